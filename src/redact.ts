@@ -1,0 +1,72 @@
+/**
+ * What must never reach a log line, an error message, the ledger or a
+ * progress line: secrets, tokens and presigned-URL signatures. `log.ts`
+ * applies these to every record; error messages and stored reasons go
+ * through `scrubText` too.
+ */
+
+/** Object keys whose values are always replaced, wherever they appear. */
+export const secretKeys = [
+  'authorization',
+  'access_token',
+  'accessToken',
+  'client_secret',
+  'clientSecret',
+  'CXONE_CLIENT_SECRET',
+  'AWS_SECRET_ACCESS_KEY',
+  'AZURE_STORAGE_CONNECTION_STRING',
+  'password',
+  'token',
+];
+
+/** Query parameters of presigned URLs (S3 v2 and v4, Azure SAS, our simulator). */
+export const presignedQueryParams = [
+  'Signature',
+  'X-Amz-Signature',
+  'X-Amz-Credential',
+  'X-Amz-Security-Token',
+  'AWSAccessKeyId',
+  'sig',
+];
+
+export const REDACTED = '[REDACTED]';
+
+const queryPattern = new RegExp(
+  `([?&](?:${presignedQueryParams.map((p) => p.replace(/-/g, '\\-')).join('|')})=)[^&\\s"'<>]*`,
+  'gi',
+);
+const bearerPattern = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/g;
+const secretAssignmentPattern = /\b(client_secret|access_token|AccountKey|SharedAccessSignature)=([^&;\s"']+)/gi;
+
+/** Replaces presigned-URL signatures, bearer tokens and `client_secret=` values in free text. */
+export function scrubText(text: string): string {
+  return text
+    .replace(queryPattern, `$1${REDACTED}`)
+    .replace(bearerPattern, `$1 ${REDACTED}`)
+    .replace(secretAssignmentPattern, `$1=${REDACTED}`);
+}
+
+/** A URL fit for messages: scheme, host and path only, never the query. */
+export function safeUrl(url: string | URL): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}${u.pathname}`;
+  } catch {
+    return '(unparseable URL)';
+  }
+}
+
+const secretKeySet = new Set(secretKeys.map((k) => k.toLowerCase()));
+
+/** Deep copy of `value` with secret keys replaced and every string scrubbed. */
+export function scrubValue(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return scrubText(value);
+  if (depth > 6 || value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((v) => scrubValue(v, depth + 1));
+  if (value instanceof Error || Buffer.isBuffer(value) || value instanceof Date) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    out[k] = secretKeySet.has(k.toLowerCase()) ? REDACTED : scrubValue(v, depth + 1);
+  }
+  return out;
+}
