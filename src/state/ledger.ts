@@ -1,0 +1,193 @@
+/**
+ * The ledger: one row per recording and wanted channel, the single source of
+ * truth for what was found, what is owed and what is done. SQLite for one
+ * machine, PostgreSQL when several processes share the work; both pass the
+ * same `ledgerSuite`.
+ *
+ * Jobs are claimed by lease: a claim sets `leaseOwner` and `leaseExpiresAt`,
+ * so a job held by a process that died becomes claimable again once its
+ * lease runs out. Every write that ends or defers a job names the owner, so
+ * a process whose lease was taken over cannot overwrite the new holder.
+ */
+
+export const channels = ['combined', 'caller', 'agent'] as const;
+export type Channel = (typeof channels)[number];
+
+/** States a row can end in (see the CLI contract's "Final states in the ledger"). */
+export const finalStates = [
+  'stored',
+  'purged',
+  'media_unavailable',
+  'failed_processing',
+  'out_of_retention',
+  'failed',
+] as const;
+export type FinalState = (typeof finalStates)[number];
+
+/**
+ * Working states: `waiting` (the recording is not `Available` yet: re-checked
+ * at `nextRunAt`), `pending` (ready to download at `nextRunAt`; also a retry
+ * after a transient fault), `downloading` (claimed under a lease).
+ */
+export const workingStates = ['waiting', 'pending', 'downloading'] as const;
+export type WorkingState = (typeof workingStates)[number];
+
+export type JobState = FinalState | WorkingState;
+
+/** The recording as search listed it; kept for the manifest, sidecars and re-checks. */
+export interface RecordingMeta {
+  recordingId: string;
+  contactId?: string | undefined;
+  /** The platform status last seen: Recording, Processing, Available, Failed. */
+  status: string;
+  /** ISO-8601 UTC, one-second resolution. */
+  createdDate: string;
+  durationSeconds?: number | undefined;
+  direction?: string | undefined;
+  agentId?: string | undefined;
+  skillName?: string | undefined;
+}
+
+export interface JobKey {
+  recordingId: string;
+  channel: Channel;
+}
+
+/** A newly discovered row; its state is decided by discovery. */
+export interface DiscoveredJob extends JobKey {
+  meta: RecordingMeta;
+  state: 'waiting' | 'pending' | 'failed_processing' | 'out_of_retention';
+  /** Why, for final states: e.g. `transcoding failed`, `older than 70 % of retention`. */
+  reason?: string;
+  /** When a waiting/pending row is next due (ms since epoch). */
+  nextRunAt: number;
+}
+
+export interface StoredObjectInfo {
+  key: string;
+  sizeBytes: number;
+  md5: string;
+  sha256: string;
+  contentType: string;
+  /** ms since epoch. */
+  storedAt: number;
+}
+
+export interface JobRow extends JobKey {
+  state: JobState;
+  reason: string | null;
+  meta: RecordingMeta;
+  attempts: number;
+  /** ms since epoch. */
+  nextRunAt: number;
+  /** When the row first went `waiting` (ms since epoch), for the processing deadline. */
+  firstSeenAt: number;
+  leaseOwner: string | null;
+  leaseExpiresAt: number | null;
+  lastErrorCode: string | null;
+  lastErrorMessage: string | null;
+  /** The object store's token for a staged, uncommitted upload (see `StagedUpload.resumeToken`). */
+  uploadToken: string | null;
+  /** Bytes staged so far when the upload was parked or the lease checkpointed. */
+  uploadBytes: number | null;
+  stored: StoredObjectInfo | null;
+  updatedAt: number;
+}
+
+export interface ClaimOptions {
+  owner: string;
+  limit: number;
+  leaseMs: number;
+  now: number;
+}
+
+export interface UpsertResult {
+  /** Rows that did not exist before. */
+  inserted: number;
+  /** Existing working rows whose metadata or status was refreshed. */
+  updated: number;
+}
+
+export interface LedgerCounts {
+  /** Rows per state. */
+  byState: Partial<Record<JobState, number>>;
+  /** Rows per final state and reason: `{ failed: { 'download failed after 8 attempts': 2 } }`. */
+  byReason: Partial<Record<FinalState, Record<string, number>>>;
+  /** Rows not in a final state. */
+  backlog: number;
+  /** createdDate of the oldest row not in a final state. */
+  oldestBacklogCreatedDate: string | null;
+  lastError: { recordingId: string; channel: Channel; code: string; message: string; at: number } | null;
+  storedBytes: number;
+}
+
+export interface Ledger {
+  /** Where it lives, for messages (a file path, or a postgres URL without password). */
+  readonly location: string;
+
+  /**
+   * Inserts new rows and refreshes the metadata of existing working rows (a
+   * row already final, or under a live lease, keeps its state). Batched in
+   * one transaction: 100 000 rows take seconds.
+   */
+  upsertDiscovered(jobs: readonly DiscoveredJob[]): Promise<UpsertResult>;
+
+  /**
+   * Leases up to `limit` due rows, oldest `nextRunAt` first: `pending` rows
+   * whose `nextRunAt` has come, and `downloading` rows whose lease expired
+   * (their holder died). Claimed rows become `downloading`.
+   */
+  claim(options: ClaimOptions): Promise<JobRow[]>;
+  /** Extends a held lease; false when the lease was lost. */
+  renewLease(key: JobKey, owner: string, leaseMs: number, now: number): Promise<boolean>;
+
+  /** Ends a row in a final state, releasing the lease. False when `owner` no longer holds it. */
+  finish(
+    key: JobKey,
+    owner: string,
+    outcome: {
+      state: FinalState;
+      reason?: string;
+      stored?: StoredObjectInfo;
+      errorCode?: string;
+      errorMessage?: string;
+    },
+  ): Promise<boolean>;
+  /**
+   * Defers a row: back to `pending` (transient fault, attempts + 1) or
+   * `waiting` (not Available yet), due at `nextRunAt`, lease released.
+   */
+  defer(
+    key: JobKey,
+    owner: string,
+    next: {
+      state: 'pending' | 'waiting';
+      nextRunAt: number;
+      countAttempt: boolean;
+      errorCode?: string;
+      errorMessage?: string;
+      status?: string;
+    },
+  ): Promise<boolean>;
+  /** Records (or clears, with null) the staged upload of a leased row, before its first byte. */
+  setUpload(key: JobKey, owner: string, upload: { token: string; bytes: number } | null): Promise<boolean>;
+
+  /** Moves every `waiting` row of these recordings to `pending` now (they became Available). */
+  markAvailable(recordingIds: readonly string[], now: number): Promise<number>;
+
+  get(key: JobKey): Promise<JobRow | undefined>;
+  /** Rows in `states` (all when absent) due by `dueBefore` (any when absent), ordered by createdDate. */
+  list(filter: { states?: readonly JobState[]; dueBefore?: number; limit?: number }): Promise<JobRow[]>;
+  /** Every stored row, ordered by recordingId and channel (manifest, verify). */
+  listStored(): AsyncIterable<JobRow>;
+  /** Rows holding an upload token whose lease is not live (leftovers to resume or discard). */
+  listAbandonedUploads(now: number): Promise<JobRow[]>;
+
+  counts(): Promise<LedgerCounts>;
+
+  /** Named discovery watermarks (ISO timestamps), e.g. `run` discovery progress. */
+  getWatermark(name: string): Promise<string | undefined>;
+  setWatermark(name: string, value: string): Promise<void>;
+
+  close(): Promise<void>;
+}
