@@ -1,0 +1,181 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+
+import { loadConfig, parseStorageTarget, requireCxone } from '../../src/config.js';
+import { CxrecError } from '../../src/errors.js';
+
+const base = {
+  CXONE_API_URL: 'https://api.example.com/',
+  CXONE_CLIENT_ID: 'client',
+  CXONE_CLIENT_SECRET: 'super-secret-value',
+};
+
+function configError(fn: () => unknown): CxrecError {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof CxrecError);
+    assert.equal(err.code, 'config_invalid');
+    assert.equal(err.exitCode, 2);
+    return err;
+  }
+  assert.fail('expected a config error');
+}
+
+describe('loadConfig', () => {
+  test('defaults follow the CLI contract', () => {
+    const c = loadConfig({ env: { ...base } });
+    assert.equal(c.apiUrl, 'https://api.example.com');
+    assert.equal(c.storage, './recordings');
+    assert.deepEqual(c.storageTarget, { kind: 'local', root: './recordings' });
+    assert.equal(c.state, './cxrec-state.db');
+    assert.equal(c.rateLimitPerMinute, 50);
+    assert.equal(c.concurrency, 4);
+    assert.deepEqual(c.channels, ['combined']);
+    assert.equal(c.channelFallback, 'combined');
+    assert.equal(c.pollSeconds, 30);
+    assert.equal(c.maxProcessingMinutes, 240);
+    assert.equal(c.backoffSeconds, 2);
+    assert.equal(c.retentionDays, 90);
+    assert.equal(c.discoverSeconds, 60);
+    assert.deepEqual(c.mediaHosts, ['*.amazonaws.com', 'api.example.com']);
+    assert.equal(c.sidecars, false);
+    assert.equal(c.s3ForcePathStyle, false);
+    assert.equal(c.httpPort, undefined);
+    assert.equal(c.logLevel, 'info');
+  });
+
+  test('every duration takes fractions', () => {
+    const c = loadConfig({
+      env: {
+        ...base,
+        CXREC_POLL_SECONDS: '0.05',
+        CXREC_MAX_PROCESSING_MINUTES: '0.5',
+        CXREC_BACKOFF_SECONDS: '.01',
+        CXREC_RETENTION_DAYS: '0.25',
+        CXREC_DISCOVER_SECONDS: '1.5',
+      },
+    });
+    assert.equal(c.pollSeconds, 0.05);
+    assert.equal(c.maxProcessingMinutes, 0.5);
+    assert.equal(c.backoffSeconds, 0.01);
+    assert.equal(c.retentionDays, 0.25);
+    assert.equal(c.discoverSeconds, 1.5);
+  });
+
+  test('a bad value names the variable, the problem, the value and an example', () => {
+    const err = configError(() => loadConfig({ env: { ...base, CXREC_CONCURRENCY: 'lots' } }));
+    assert.match(err.message, /CXREC_CONCURRENCY must be a whole number from 1 to 256, got "lots"/);
+    assert.match(err.message, /example: CXREC_CONCURRENCY=4/);
+  });
+
+  test('every problem is reported at once', () => {
+    const err = configError(() =>
+      loadConfig({
+        env: { ...base, CXREC_POLL_SECONDS: '-1', CXREC_CHANNELS: 'combined,video', CXREC_LOG_LEVEL: 'loud' },
+      }),
+    );
+    assert.match(err.message, /CXREC_POLL_SECONDS/);
+    assert.match(err.message, /CXREC_CHANNELS has unknown channel\(s\) "video"/);
+    assert.match(err.message, /CXREC_LOG_LEVEL must be debug, info, warn or error/);
+  });
+
+  test('plain http is refused except on loopback', () => {
+    const err = configError(() => loadConfig({ env: { ...base, CXONE_API_URL: 'http://api.example.com' } }));
+    assert.match(err.message, /CXONE_API_URL uses plain http:\/\/ on a non-loopback host/);
+    assert.equal(
+      loadConfig({ env: { ...base, CXONE_API_URL: 'http://127.0.0.1:8080' } }).apiUrl,
+      'http://127.0.0.1:8080',
+    );
+    assert.equal(
+      loadConfig({ env: { ...base, CXONE_API_URL: 'http://[::1]:8080' } }).apiUrl,
+      'http://[::1]:8080',
+    );
+    assert.equal(
+      loadConfig({ env: { ...base, CXONE_API_URL: 'http://localhost:1' } }).apiUrl,
+      'http://localhost:1',
+    );
+  });
+
+  test('a secret is never echoed', () => {
+    const err = configError(() => loadConfig({ env: { ...base, CXONE_CLIENT_SECRET: '   ' } }));
+    assert.match(err.message, /CXONE_CLIENT_SECRET must not be empty \(value not shown\)/);
+  });
+
+  test('missing CXone settings are named when a command needs them', () => {
+    const c = loadConfig({ env: {} });
+    const err = configError(() => requireCxone(c));
+    assert.match(err.message, /CXONE_API_URL is required/);
+    assert.match(err.message, /CXONE_CLIENT_ID is required/);
+    assert.match(err.message, /CXONE_CLIENT_SECRET is required/);
+  });
+
+  test('the KMS key needs aws:kms', () => {
+    const err = configError(() => loadConfig({ env: { ...base, CXREC_S3_KMS_KEY_ID: 'k' } }));
+    assert.match(err.message, /CXREC_S3_KMS_KEY_ID is set but CXREC_S3_SSE is not aws:kms/);
+  });
+
+  test('a YAML file supplies settings and the environment wins', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cxrec-config-'));
+    const file = join(dir, 'cxrec.yaml');
+    writeFileSync(
+      file,
+      'CXREC_CONCURRENCY: 8\nCXREC_CHANNELS: [combined, agent]\nCXREC_SIDECARS: true\nCXREC_RATE_LIMIT: 40\n',
+    );
+    const c = loadConfig({ env: { ...base, CXREC_RATE_LIMIT: '30' }, configFile: file });
+    assert.equal(c.concurrency, 8);
+    assert.deepEqual(c.channels, ['combined', 'agent']);
+    assert.equal(c.sidecars, true);
+    assert.equal(c.rateLimitPerMinute, 30);
+  });
+
+  test('a YAML file with an unknown key or bad syntax is refused with the file named', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cxrec-config-'));
+    const typo = join(dir, 'typo.yaml');
+    writeFileSync(typo, 'CXREC_CONCURENCY: 8\n');
+    assert.match(
+      configError(() => loadConfig({ env: base, configFile: typo })).message,
+      /typo\.yaml:\n.*CXREC_CONCURENCY is not a cxrec setting/,
+    );
+    const broken = join(dir, 'broken.yaml');
+    writeFileSync(broken, 'a: [1, 2\n');
+    assert.match(
+      configError(() => loadConfig({ env: base, configFile: broken })).message,
+      /broken\.yaml: not valid YAML/,
+    );
+    assert.match(
+      configError(() => loadConfig({ env: base, configFile: join(dir, 'none.yaml') })).message,
+      /cannot read the file \(ENOENT\)/,
+    );
+  });
+});
+
+describe('parseStorageTarget', () => {
+  test('paths, file URLs and buckets', () => {
+    assert.deepEqual(parseStorageTarget('/data/rec'), { kind: 'local', root: '/data/rec' });
+    assert.deepEqual(parseStorageTarget('file:///data/my%20rec'), { kind: 'local', root: '/data/my rec' });
+    assert.deepEqual(parseStorageTarget('s3://bucket'), { kind: 's3', bucket: 'bucket', prefix: '' });
+    assert.deepEqual(parseStorageTarget('s3://bucket/'), { kind: 's3', bucket: 'bucket', prefix: '' });
+    assert.deepEqual(parseStorageTarget('s3://bucket/a/b'), { kind: 's3', bucket: 'bucket', prefix: 'a/b/' });
+    assert.deepEqual(parseStorageTarget('s3://bucket/a/b/'), {
+      kind: 's3',
+      bucket: 'bucket',
+      prefix: 'a/b/',
+    });
+    assert.deepEqual(parseStorageTarget('azblob://calls/x'), {
+      kind: 'azblob',
+      container: 'calls',
+      prefix: 'x/',
+    });
+  });
+
+  test('bad targets are explained', () => {
+    assert.throws(() => parseStorageTarget('gs://b/p'), /unknown scheme gs:\/\//);
+    assert.throws(() => parseStorageTarget('s3://B_ad/p'), /invalid S3 bucket name/);
+    assert.throws(() => parseStorageTarget('s3://bucket/../x'), /\.\. segment/);
+    assert.throws(() => parseStorageTarget('azblob://a--b/x'), /invalid Azure container name/);
+  });
+});
