@@ -1,0 +1,248 @@
+/**
+ * The tenant's API budget. CXone counts every `/api/v2/*` request (the
+ * token endpoint included) in a sliding window shared by every worker and
+ * process of the tenant, and answers 429 over it. One `RateLimiter` per
+ * tenant stands in front of every such request.
+ *
+ * ## Why requests are counted from when they *complete*
+ *
+ * The server counts a request at its arrival time `a`, somewhere between
+ * our send time `s` and the time `d` we see its answer (`s ≤ a ≤ d`).
+ * Counting from `s` with a window "slightly longer" than the server's is
+ * only safe if the margin exceeds the latency spread, which nobody knows
+ * (one slow search and the guarantee is gone). Instead each request holds
+ * its slot while in flight and for a full window after its answer
+ * arrives: a new request is sent only at `t ≥ d + W`, so it arrives at
+ * `a' ≥ t ≥ d + W ≥ a + W`, outside the server's window of the earlier
+ * one. This holds for any latency, with no guess. The cost is one latency
+ * per window per slot (≈ 5 ms in 60 s: 0.01 % of the budget).
+ *
+ * `marginMs` still lengthens the window a little, for what the argument
+ * above does not cover: the server's clock running slightly faster than
+ * ours over a window, and timer rounding (timers may fire up to a
+ * millisecond early after integer rounding).
+ *
+ * A refused (429) request does not count on the server, but we keep
+ * counting it: a 429 means our picture of the budget was wrong (another
+ * process is spending it), so erring on the slow side is right.
+ *
+ * ## Why `acquire` returns a permit
+ *
+ * Because of the above, the limiter must learn when each request ended.
+ * A PostgreSQL-backed limiter (one budget for several processes) fits the
+ * same shape: `acquire` inserts a row with `done_at = NULL` under an
+ * advisory lock once fewer than `limit` rows are in flight or done within
+ * the window, `release` sets `done_at = now()`, `pauseFor` raises a shared
+ * `paused_until`. Hence every method is async.
+ */
+import { CxrecError } from '../errors.js';
+import { abortedError, systemClock, type Clock } from './clock.js';
+
+export interface RatePermit {
+  /**
+   * The request this permit was for is finished (answered or failed).
+   * `sent: false` returns a slot that was never used (e.g. the token went
+   * stale while waiting), so it does not count. Idempotent.
+   */
+  release(options?: { sent?: boolean }): Promise<void>;
+}
+
+export interface RateLimiter {
+  /**
+   * Waits (FIFO among callers) until one more request may be sent, and
+   * resolves with a permit to release when the request is finished.
+   * Rejects with an `aborted` error when `signal` fires first.
+   */
+  acquire(options?: { signal?: AbortSignal | undefined }): Promise<RatePermit>;
+  /**
+   * The tenant answered 429: no request of any caller may go out for `ms`
+   * from now. A shorter pause never shortens a longer one already set.
+   */
+  pauseFor(ms: number): Promise<void>;
+}
+
+export interface SlidingWindowRateLimiterOptions {
+  /** Requests allowed per window (CXREC_RATE_LIMIT for a 60 s window). */
+  limit: number;
+  /** The server's window. @default 60000 */
+  windowMs?: number;
+  /**
+   * Added to the window; see the module comment for why it can be small.
+   * @default 50
+   */
+  marginMs?: number;
+  /** Injected by tests. @default systemClock */
+  clock?: Clock;
+}
+
+interface Waiter {
+  resolve: (permit: RatePermit) => void;
+  reject: (err: unknown) => void;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+}
+
+/** Counters for metrics and tests. */
+export interface RateLimiterStats {
+  granted: number;
+  waiting: number;
+  inFlight: number;
+  pauses: number;
+  /** Total milliseconds requested by `pauseFor` (overlaps included). */
+  pausedMs: number;
+}
+
+/**
+ * The in-process limiter: a sliding log of completion times plus a count
+ * of requests in flight, shared by all concurrent callers of one process.
+ */
+export class SlidingWindowRateLimiter implements RateLimiter {
+  readonly limit: number;
+  readonly windowMs: number;
+  private readonly effectiveWindowMs: number;
+  private readonly clock: Clock;
+  /** Completion times, ascending (each is `clock.now()` at release). */
+  private readonly done: number[] = [];
+  private doneHead = 0;
+  private inFlight = 0;
+  private pausedUntil = -Infinity;
+  private readonly waiters: Waiter[] = [];
+  private cancelTimer: (() => void) | undefined;
+  private timerAt = Infinity;
+  private readonly counters = { granted: 0, pauses: 0, pausedMs: 0 };
+
+  constructor(options: SlidingWindowRateLimiterOptions) {
+    const windowMs = options.windowMs ?? 60_000;
+    const marginMs = options.marginMs ?? 50;
+    if (!Number.isInteger(options.limit) || options.limit < 1) {
+      throw new CxrecError('config_invalid', 'the rate limit must be a whole number of requests ≥ 1', {
+        context: { limit: options.limit },
+      });
+    }
+    if (!(windowMs > 0) || !(marginMs >= 0)) {
+      throw new CxrecError('config_invalid', 'the rate-limit window must be > 0 and its margin ≥ 0', {
+        context: { windowMs, marginMs },
+      });
+    }
+    this.limit = options.limit;
+    this.windowMs = windowMs;
+    this.effectiveWindowMs = windowMs + marginMs;
+    this.clock = options.clock ?? systemClock;
+  }
+
+  acquire(options: { signal?: AbortSignal | undefined } = {}): Promise<RatePermit> {
+    const { signal } = options;
+    if (signal?.aborted) return Promise.reject(abortedError(signal, 'waiting for the rate limit'));
+    return new Promise<RatePermit>((resolve, reject) => {
+      const waiter: Waiter = { resolve, reject, signal, onAbort: undefined };
+      if (signal) {
+        waiter.onAbort = () => {
+          const i = this.waiters.indexOf(waiter);
+          if (i >= 0) this.waiters.splice(i, 1);
+          reject(abortedError(signal, 'waiting for the rate limit'));
+          // The head may have left: whoever is next may be grantable now.
+          this.pump();
+        };
+        signal.addEventListener('abort', waiter.onAbort, { once: true });
+      }
+      this.waiters.push(waiter);
+      this.pump();
+    });
+  }
+
+  pauseFor(ms: number): Promise<void> {
+    const until = this.clock.now() + Math.max(0, ms);
+    this.counters.pauses++;
+    this.counters.pausedMs += Math.max(0, ms);
+    if (until > this.pausedUntil) {
+      this.pausedUntil = until;
+      this.pump();
+    }
+    return Promise.resolve();
+  }
+
+  stats(): RateLimiterStats {
+    return {
+      granted: this.counters.granted,
+      waiting: this.waiters.length,
+      inFlight: this.inFlight,
+      pauses: this.counters.pauses,
+      pausedMs: this.counters.pausedMs,
+    };
+  }
+
+  /** Grants to waiters in order while the budget allows, then arms a timer for the next chance. */
+  private pump(): void {
+    const now = this.clock.now();
+    this.prune(now);
+    while (this.waiters.length > 0 && now >= this.pausedUntil && this.used() < this.limit) {
+      const waiter = this.waiters.shift() as Waiter;
+      if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener('abort', waiter.onAbort);
+      this.inFlight++;
+      this.counters.granted++;
+      waiter.resolve(this.permit());
+    }
+    this.arm(now);
+  }
+
+  private arm(now: number): void {
+    let wakeAt = Infinity;
+    if (this.waiters.length > 0) {
+      if (now < this.pausedUntil) {
+        wakeAt = this.pausedUntil;
+      } else if (this.doneHead < this.done.length) {
+        // Full: the oldest completion leaving the window frees a slot. When
+        // the slots are all in flight instead, a release will pump.
+        wakeAt = (this.done[this.doneHead] as number) + this.effectiveWindowMs;
+      }
+    }
+    if (wakeAt === this.timerAt) return;
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
+    this.timerAt = wakeAt;
+    if (wakeAt !== Infinity) {
+      this.cancelTimer = this.clock.setTimer(
+        () => {
+          this.cancelTimer = undefined;
+          this.timerAt = Infinity;
+          this.pump();
+        },
+        // +1: a timer may fire a fraction of a millisecond early, and a
+        // wake-up that finds nothing to do would just re-arm.
+        Math.ceil(wakeAt - now) + 1,
+      );
+    }
+  }
+
+  private used(): number {
+    return this.inFlight + (this.done.length - this.doneHead);
+  }
+
+  private prune(now: number): void {
+    while (
+      this.doneHead < this.done.length &&
+      (this.done[this.doneHead] as number) + this.effectiveWindowMs <= now
+    ) {
+      this.doneHead++;
+    }
+    // Compact now and then instead of shifting on every prune.
+    if (this.doneHead > 1024 && this.doneHead * 2 > this.done.length) {
+      this.done.splice(0, this.doneHead);
+      this.doneHead = 0;
+    }
+  }
+
+  private permit(): RatePermit {
+    let released = false;
+    return {
+      release: (options: { sent?: boolean } = {}) => {
+        if (released) return Promise.resolve();
+        released = true;
+        this.inFlight--;
+        if (options.sent !== false) this.done.push(this.clock.now());
+        this.pump();
+        return Promise.resolve();
+      },
+    };
+  }
+}

@@ -1,0 +1,162 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+
+import { SlidingWindowRateLimiter, type RatePermit } from '../../../src/cxone/rate-limiter.js';
+import { sleep } from '../../../src/cxone/clock.js';
+import { FakeClock, flush } from './fake-clock.js';
+
+/** A model of the server: a sliding log of arrival times, refusing over the limit. */
+class ServerWindow {
+  private arrivals: number[] = [];
+  refused = 0;
+  accepted = 0;
+  constructor(
+    private readonly limit: number,
+    private readonly windowMs: number,
+  ) {}
+  arrive(at: number): boolean {
+    this.arrivals = this.arrivals.filter((t) => t > at - this.windowMs);
+    if (this.arrivals.length >= this.limit) {
+      this.refused++;
+      return false;
+    }
+    this.arrivals.push(at);
+    this.accepted++;
+    return true;
+  }
+}
+
+describe('SlidingWindowRateLimiter', () => {
+  it('grants up to the limit at once, then one more per slot leaving the window', async () => {
+    const clock = new FakeClock();
+    const limiter = new SlidingWindowRateLimiter({ limit: 3, windowMs: 1000, marginMs: 0, clock });
+    const permits: RatePermit[] = [];
+    const pending = Array.from({ length: 5 }, () => limiter.acquire().then((p) => permits.push(p)));
+    await flush();
+    assert.equal(permits.length, 3);
+    // Slots are held while in flight, so nothing frees up with time alone.
+    await clock.advance(5000);
+    assert.equal(permits.length, 3);
+    await permits[0]!.release();
+    await clock.advance(999);
+    assert.equal(permits.length, 3);
+    await clock.advance(2);
+    assert.equal(permits.length, 4);
+    for (const p of permits) await p.release();
+    await clock.advance(1001);
+    await Promise.all(pending);
+    assert.equal(permits.length, 5);
+  });
+
+  it('serves waiters in FIFO order', async () => {
+    const clock = new FakeClock();
+    const limiter = new SlidingWindowRateLimiter({ limit: 1, windowMs: 100, marginMs: 0, clock });
+    const order: number[] = [];
+    const all = Array.from({ length: 6 }, (_, i) =>
+      limiter.acquire().then(async (p) => {
+        order.push(i);
+        await p.release();
+      }),
+    );
+    for (let i = 0; i < 10; i++) await clock.advance(101);
+    await Promise.all(all);
+    assert.deepEqual(order, [0, 1, 2, 3, 4, 5]);
+  });
+
+  it('returns an unused slot without counting it', async () => {
+    const clock = new FakeClock();
+    const limiter = new SlidingWindowRateLimiter({ limit: 1, windowMs: 1000, clock });
+    const first = await limiter.acquire();
+    let second = false;
+    const next = limiter.acquire().then(() => (second = true));
+    await first.release({ sent: false });
+    await flush();
+    assert.equal(second, true);
+    await next;
+  });
+
+  it('pauses every caller for the whole pause, then resumes', async () => {
+    const clock = new FakeClock();
+    const limiter = new SlidingWindowRateLimiter({ limit: 100, windowMs: 1000, clock });
+    await limiter.pauseFor(3000);
+    await limiter.pauseFor(1000); // a shorter pause must not shorten the longer one
+    const grantedAt: number[] = [];
+    const all = Array.from({ length: 4 }, () => limiter.acquire().then(() => grantedAt.push(clock.now())));
+    await clock.advance(2999);
+    assert.equal(grantedAt.length, 0);
+    await clock.advance(10);
+    await Promise.all(all);
+    assert.equal(grantedAt.length, 4);
+    assert.ok(grantedAt.every((t) => t >= 3000));
+  });
+
+  it('rejects an aborted waiter, removes it, and lets the next one through', async () => {
+    const clock = new FakeClock();
+    const limiter = new SlidingWindowRateLimiter({ limit: 1, windowMs: 1000, marginMs: 0, clock });
+    const held = await limiter.acquire();
+    const controller = new AbortController();
+    const aborted = limiter.acquire({ signal: controller.signal });
+    const after = limiter.acquire();
+    controller.abort();
+    await assert.rejects(aborted, { code: 'aborted' });
+    assert.equal(limiter.stats().waiting, 1);
+    await held.release();
+    await clock.advance(1001);
+    await after;
+    await assert.rejects(limiter.acquire({ signal: AbortSignal.abort() }), { code: 'aborted' });
+  });
+
+  it('never exceeds a server sliding window, whatever the latencies, and uses nearly all of it', async () => {
+    const clock = new FakeClock();
+    const windowMs = 10_000;
+    const limit = 20;
+    const limiter = new SlidingWindowRateLimiter({ limit, windowMs, marginMs: 0, clock });
+    const server = new ServerWindow(limit, windowMs);
+    // Deterministic but uneven latencies: the send→arrival part and the
+    // arrival→answer part both vary, which breaks "count from send time".
+    let seed = 7;
+    const rand = (): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    const endAt = 20 * windowMs;
+    const worker = async (): Promise<void> => {
+      while (clock.now() < endAt) {
+        const permit = await limiter.acquire();
+        await sleep(Math.floor(rand() * 400), undefined, clock); // request on its way
+        server.arrive(clock.now());
+        await sleep(Math.floor(rand() * 400), undefined, clock); // answer on its way
+        await permit.release();
+      }
+    };
+    let finished = 0;
+    const workers = Array.from({ length: 50 }, () => worker().then(() => finished++));
+    while (finished < workers.length) await clock.advance(50);
+    await Promise.all(workers);
+    assert.equal(server.refused, 0);
+    // 20 windows' worth of budget; each window loses at most ~one latency.
+    const budget = (limit * endAt) / windowMs;
+    assert.ok(server.accepted >= 0.9 * budget, `accepted ${server.accepted} of ${budget}`);
+  });
+
+  it('refuses nonsense limits', () => {
+    assert.throws(() => new SlidingWindowRateLimiter({ limit: 0 }), { code: 'config_invalid' });
+    assert.throws(() => new SlidingWindowRateLimiter({ limit: 1.5 }), { code: 'config_invalid' });
+    assert.throws(() => new SlidingWindowRateLimiter({ limit: 5, windowMs: 0 }), { code: 'config_invalid' });
+  });
+});
+
+describe('sleep', () => {
+  it('is abortable and removes its listener', async () => {
+    const clock = new FakeClock();
+    const controller = new AbortController();
+    const waiting = sleep(10_000, controller.signal, clock);
+    controller.abort();
+    await assert.rejects(waiting, { code: 'aborted' });
+    assert.equal(clock.pendingTimers(), 0);
+
+    const done = sleep(100, controller.signal.aborted ? undefined : controller.signal, clock);
+    await clock.advance(100);
+    await done;
+  });
+});
