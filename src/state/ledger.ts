@@ -129,6 +129,14 @@ export interface Ledger {
    * Inserts new rows and refreshes the metadata of existing working rows (a
    * row already final, or under a live lease, keeps its state). Batched in
    * one transaction: 100 000 rows take seconds.
+   *
+   * On an existing `waiting`/`pending` row discovery's verdict wins: its
+   * state, reason and `nextRunAt` are taken, except that a row `pending`
+   * before and after keeps its `nextRunAt` (a re-listing must not cut short
+   * a retry backoff set by `defer`). A `downloading` row only has its
+   * metadata refreshed, whether or not its lease is still live: `claim`
+   * takes over an expired one. Final rows are not touched at all.
+   * The same key twice in one call: the last one wins.
    */
   upsertDiscovered(jobs: readonly DiscoveredJob[]): Promise<UpsertResult>;
 
@@ -136,12 +144,21 @@ export interface Ledger {
    * Leases up to `limit` due rows, oldest `nextRunAt` first: `pending` rows
    * whose `nextRunAt` has come, and `downloading` rows whose lease expired
    * (their holder died). Claimed rows become `downloading`.
+   *
+   * Taking over an expired lease counts an attempt (its holder died during
+   * one), so a recording that kills its worker every time still runs out
+   * of attempts instead of looping forever.
    */
   claim(options: ClaimOptions): Promise<JobRow[]>;
   /** Extends a held lease; false when the lease was lost. */
   renewLease(key: JobKey, owner: string, leaseMs: number, now: number): Promise<boolean>;
 
-  /** Ends a row in a final state, releasing the lease. False when `owner` no longer holds it. */
+  /**
+   * Ends a row in a final state, releasing the lease. False when `owner` no
+   * longer holds it. `stored` clears the upload token (the upload was
+   * committed); any other outcome keeps it, so a staged upload the worker
+   * did not discard shows up in `listAbandonedUploads`.
+   */
   finish(
     key: JobKey,
     owner: string,
@@ -172,7 +189,7 @@ export interface Ledger {
   /** Records (or clears, with null) the staged upload of a leased row, before its first byte. */
   setUpload(key: JobKey, owner: string, upload: { token: string; bytes: number } | null): Promise<boolean>;
 
-  /** Moves every `waiting` row of these recordings to `pending` now (they became Available). */
+  /** Moves every `waiting` row of these recordings to `pending` now, status `Available` (they became Available). */
   markAvailable(recordingIds: readonly string[], now: number): Promise<number>;
 
   get(key: JobKey): Promise<JobRow | undefined>;
@@ -182,6 +199,13 @@ export interface Ledger {
   listStored(): AsyncIterable<JobRow>;
   /** Rows holding an upload token whose lease is not live (leftovers to resume or discard). */
   listAbandonedUploads(now: number): Promise<JobRow[]>;
+  /**
+   * Forgets an abandoned upload after `ObjectStore.discardUpload` removed it:
+   * clears the token if it is still `token` and no live lease holds the row
+   * (no lease is needed, so leftovers on final rows can be cleaned too).
+   * False when the row moved on meanwhile.
+   */
+  clearAbandonedUpload(key: JobKey, token: string, now: number): Promise<boolean>;
 
   counts(): Promise<LedgerCounts>;
 
