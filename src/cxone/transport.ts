@@ -1,0 +1,318 @@
+/**
+ * One CXone API call, start to finish: token, rate-limit permit, the HTTP
+ * exchange, the answer classified into the error family, and the retry
+ * loop around it. Endpoint methods (`client.ts`) and the token provider
+ * only say what to send and how to read the answer.
+ *
+ * Order inside one attempt, and why:
+ * 1. token first, then the permit: a caller never holds a slot of the
+ *    budget while it waits for a token refresh, which itself needs a slot
+ *    (otherwise `limit` waiting callers would deadlock the refresh);
+ * 2. after the permit, a token that went stale meanwhile (another caller
+ *    saw it refused) is not sent: the unused slot is handed back uncounted
+ *    and the caller fetches the new token. A revoked token then costs one
+ *    refused request, not one per waiting caller;
+ * 3. the permit is released when the answer is fully read (see
+ *    `rate-limiter.ts` for why completion time matters).
+ */
+import type { Dispatcher } from 'undici';
+import { request } from 'undici';
+
+import { CxrecError, isAbortError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { abortedError, sleep, systemClock, type Clock } from './clock.js';
+import type { RateLimiter } from './rate-limiter.js';
+import {
+  decideRetry,
+  parseRetryAfterMs,
+  retryKind,
+  type ResolvedRetryPolicy,
+  type RetryKind,
+} from './retry-policy.js';
+import type { ApiStats, Endpoint } from './stats.js';
+import { errorBodySchema, type ErrorBody } from './wire.js';
+
+/** What the transport needs from the token provider. */
+export interface AccessTokenSource {
+  /** A valid access token (cached, or fetched once for all callers). */
+  getToken(signal?: AbortSignal): Promise<string>;
+  /** `token` was refused as expired or revoked: the next `getToken` fetches a new one (once). */
+  invalidate(token: string): void;
+  /** Whether `token` is no longer the one to use (refused meanwhile, or replaced). */
+  isStale(token: string): boolean;
+}
+
+export interface CallSpec {
+  endpoint: Endpoint;
+  method: 'GET' | 'POST';
+  /** Path and query, relative to the API base URL; ids already encoded. */
+  path: string;
+  headers?: Record<string, string>;
+  body?: string;
+  /** Sends `Authorization: Bearer …` from the token source. */
+  auth: boolean;
+  /** Context for error messages (e.g. the recording id); never a secret. */
+  context?: Record<string, string | number | undefined>;
+  /**
+   * Maps an endpoint-specific error answer (404 not found, 400 cursor
+   * expired, 401 invalid_client on the token endpoint) to its error; the
+   * transport's generic mapping applies when this returns `undefined`.
+   */
+  mapError?: (status: number, body: ErrorBody) => CxrecError | undefined;
+}
+
+export interface Answer {
+  status: number;
+  /** The parsed JSON body, still to be validated by the caller. */
+  body: unknown;
+}
+
+export interface TransportOptions {
+  baseUrl: URL;
+  dispatcher: Dispatcher;
+  limiter: RateLimiter;
+  retry: ResolvedRetryPolicy;
+  stats: ApiStats;
+  logger: Logger;
+  clock?: Clock;
+}
+
+/** Largest error body we read; error answers are tiny, and this bounds a misbehaving proxy's HTML page. */
+const maxErrorBodyBytes = 64 * 1024;
+
+export class Transport {
+  private tokens: AccessTokenSource | undefined;
+  private readonly clock: Clock;
+
+  constructor(private readonly options: TransportOptions) {
+    this.clock = options.clock ?? systemClock;
+  }
+
+  /** Set once the token provider (which itself calls through this transport) exists. */
+  useTokens(tokens: AccessTokenSource): void {
+    this.tokens = tokens;
+  }
+
+  /** The call, retried per the policy; resolves with a 2xx answer or throws a `CxrecError`. */
+  async call(spec: CallSpec, signal?: AbortSignal): Promise<Answer> {
+    const counts: Record<RetryKind, number> = { fault: 0, rate_limited: 0, token: 0 };
+    let answeredOnce = false;
+    for (;;) {
+      if (signal?.aborted) throw abortedError(signal, `${spec.endpoint} call`);
+      let outcome: { answer: Answer } | { error: unknown };
+      try {
+        outcome = { answer: await this.attempt(spec, signal) };
+      } catch (error) {
+        outcome = { error };
+      }
+      if ('answer' in outcome) return outcome.answer;
+      const { error } = outcome;
+      // The token provider already retried its own call; retrying around
+      // it again would multiply the attempts.
+      if (error instanceof Final) throw error.cause;
+      if (isAbortError(error)) throw signal ? abortedError(signal, `${spec.endpoint} call`) : error;
+      if (!(error instanceof NoAnswer)) answeredOnce = true;
+      const cause = error instanceof NoAnswer ? error.cause : error;
+      // Replaying the same cursor cannot succeed; the listing restarts itself.
+      const decision =
+        cause instanceof CxrecError && cause.code === 'cursor_expired'
+          ? ({ retry: false } as const)
+          : decideRetry(cause, bump(counts, cause), this.options.retry);
+      if (!decision.retry) throw this.finalError(spec, cause, answeredOnce, counts);
+      this.options.logger.warn(
+        {
+          endpoint: spec.endpoint,
+          ...spec.context,
+          kind: decision.kind,
+          attempt: counts[decision.kind],
+          delayMs: decision.delayMs,
+          err: cause,
+        },
+        `${spec.endpoint} call failed, retrying`,
+      );
+      await sleep(decision.delayMs, signal, this.clock);
+    }
+  }
+
+  private async attempt(spec: CallSpec, signal: AbortSignal | undefined): Promise<Answer> {
+    let token: string | undefined;
+    let permit;
+    for (;;) {
+      if (spec.auth) {
+        if (!this.tokens) throw new Error('Transport.useTokens() was not called');
+        try {
+          token = await this.tokens.getToken(signal);
+        } catch (err) {
+          throw new Final(err);
+        }
+      }
+      permit = await this.options.limiter.acquire({ signal });
+      if (token === undefined || !this.tokens?.isStale(token)) break;
+      await permit.release({ sent: false });
+    }
+    const headers: Record<string, string> = { accept: 'application/json', ...spec.headers };
+    if (token !== undefined) headers.authorization = `Bearer ${token}`;
+    const url = new URL(spec.path, this.options.baseUrl);
+    const started = this.clock.now();
+    let status: number;
+    let responseHeaders: Record<string, string | string[] | undefined>;
+    let text: string;
+    try {
+      const response = await request(url, {
+        method: spec.method,
+        headers,
+        body: spec.body ?? null,
+        dispatcher: this.options.dispatcher,
+        signal: signal ?? null,
+      });
+      status = response.statusCode;
+      responseHeaders = response.headers;
+      text = status >= 200 && status < 300 ? await response.body.text() : await readCapped(response.body);
+    } catch (error) {
+      if (isAbortError(error)) throw error;
+      this.options.stats.record(spec.endpoint, 'network');
+      throw new NoAnswer(error);
+    } finally {
+      await permit.release();
+    }
+    this.options.stats.record(spec.endpoint, status);
+    this.options.logger.debug(
+      { endpoint: spec.endpoint, ...spec.context, status, ms: Math.round(this.clock.now() - started) },
+      'cxone call',
+    );
+    if (status >= 200 && status < 300) {
+      return { status, body: parseJson(text, spec.endpoint) };
+    }
+    const errorBody = parseErrorBody(text);
+    throw await this.errorFor(spec, status, errorBody, responseHeaders, token);
+  }
+
+  private async errorFor(
+    spec: CallSpec,
+    status: number,
+    body: ErrorBody,
+    headers: Record<string, string | string[] | undefined>,
+    token: string | undefined,
+  ): Promise<CxrecError> {
+    const retryAfterMs = parseRetryAfterMs(headers['retry-after']);
+    const context = { endpoint: spec.endpoint, status, ...spec.context };
+    if (status === 429) {
+      // Every caller of the tenant waits, not just this one: the next
+      // request of anyone would be refused too, and a refused request in a
+      // burst can prolong it.
+      const pauseMs = retryAfterMs ?? 1000;
+      await this.options.limiter.pauseFor(pauseMs);
+      return new CxrecError(
+        'rate_limited',
+        `CXone rate limit reached; pausing the tenant for ${pauseMs} ms`,
+        {
+          context,
+          retryAfterMs: pauseMs,
+        },
+      );
+    }
+    const specific = spec.mapError?.(status, body);
+    if (specific) return specific;
+    if (status === 401 && token !== undefined && body.error !== 'insufficient_scope') {
+      this.tokens?.invalidate(token);
+      return new CxrecError(
+        'token_invalid',
+        'CXone refused the access token (expired or revoked); renewing it',
+        {
+          context,
+        },
+      );
+    }
+    if (status === 403 && body.error === 'insufficient_scope') {
+      const scope = body.required ?? 'a required scope';
+      return new CxrecError('scope_missing', missingScopeMessage([scope]), {
+        context: { ...context, scope },
+      });
+    }
+    return new CxrecError(
+      'http_status',
+      `${spec.endpoint} answered ${status}${body.error === undefined ? '' : ` ${body.error}`}`,
+      {
+        context,
+        retryable: status >= 500,
+        ...(retryAfterMs === undefined || status < 500 ? {} : { retryAfterMs }),
+      },
+    );
+  }
+
+  private finalError(
+    spec: CallSpec,
+    cause: unknown,
+    answeredOnce: boolean,
+    counts: Record<RetryKind, number>,
+  ): unknown {
+    if (!answeredOnce && counts.fault > 0) {
+      // Not one HTTP answer in all attempts: the host is down, refused,
+      // misnamed or blackholed. That is exit 3, not a per-recording failure.
+      return new CxrecError('unreachable', `cannot reach CXone after ${counts.fault} attempts`, {
+        cause,
+        context: { endpoint: spec.endpoint, host: this.options.baseUrl.host },
+      });
+    }
+    return cause;
+  }
+}
+
+/** The message for a scope the API client lacks: what is missing and where to bind it. */
+export function missingScopeMessage(scopes: readonly string[], clientId?: string): string {
+  const who = clientId === undefined ? 'the CXone API client' : `the CXone API client ${clientId}`;
+  return (
+    `${who} lacks the scope ${scopes.join(' and ')}: bind it to the API client itself, not to a user ` +
+    '(Admin > Security > OAuth > API Clients > Scopes); scopes bound to a user are ignored by the client-credentials grant'
+  );
+}
+
+/** An error that ends the call as it is, without a retry. */
+class Final extends Error {
+  constructor(override readonly cause: unknown) {
+    super('final', { cause });
+  }
+}
+
+/** A transport fault (no HTTP answer); `cause` is the undici/Node error. */
+class NoAnswer extends Error {
+  constructor(override readonly cause: unknown) {
+    super('no answer', { cause });
+  }
+}
+
+function bump(counts: Record<RetryKind, number>, err: unknown): Record<RetryKind, number> {
+  counts[retryKind(err) ?? 'fault']++;
+  return counts;
+}
+
+function parseJson(text: string, endpoint: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (cause) {
+    throw new CxrecError('invalid_response', `${endpoint} answered with a body that is not JSON`, {
+      cause,
+      context: { endpoint },
+    });
+  }
+}
+
+function parseErrorBody(text: string): ErrorBody {
+  try {
+    const parsed = errorBodySchema.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : {};
+  } catch {
+    return {};
+  }
+}
+
+async function readCapped(body: AsyncIterable<Buffer> & { destroy?: () => unknown }): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size > maxErrorBodyBytes) break;
+  }
+  return Buffer.concat(chunks).toString('utf8').slice(0, maxErrorBodyBytes);
+}
