@@ -1,0 +1,53 @@
+/**
+ * The check every backend makes before an object becomes visible: the
+ * caller's size and md5 (computed while it streamed from CXone) must match
+ * what the backend itself counted and hashed on the bytes it staged. A
+ * mismatch means the caller and the store saw different bytes, so nothing
+ * is committed.
+ */
+import { CxrecError } from '../errors.js';
+import type { CommitOptions } from './object-store.js';
+
+export interface StagedDigest {
+  sizeBytes: number;
+  /** Lowercase hex md5 of every staged byte. */
+  md5: string;
+}
+
+export function assertCommitMatches(
+  staged: StagedDigest,
+  options: CommitOptions,
+  context: { key: string; location: string },
+): void {
+  if (options.sizeBytes !== staged.sizeBytes) {
+    throw new CxrecError(
+      'integrity',
+      `refused to commit: the caller counted ${options.sizeBytes} bytes but ${staged.sizeBytes} were staged; nothing was made visible`,
+      { context },
+    );
+  }
+  if (options.md5.toLowerCase() !== staged.md5) {
+    throw new CxrecError(
+      'integrity',
+      `refused to commit: the caller's md5 ${options.md5} differs from the md5 ${staged.md5} of the staged bytes; nothing was made visible`,
+      { context },
+    );
+  }
+}
+
+/** Throws the abort reason (or a `CxrecError('aborted')`) when `signal` has fired. */
+export function throwIfAborted(signal: AbortSignal | undefined, context: { key: string }): void {
+  if (signal?.aborted) {
+    throw new CxrecError('aborted', 'object store operation cancelled', { cause: signal.reason, context });
+  }
+}
+
+/** Once an upload was committed or aborted it takes no more calls. */
+export function assertOpen(done: boolean, context: { key: string; location: string }): void {
+  if (done) {
+    throw new CxrecError('storage', 'this upload was already committed, parked or aborted; open a new one', {
+      retryable: false,
+      context,
+    });
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * Where a recording lands inside a store (the CLI contract's "What lands in
+ * storage"), and the check every backend applies to a key before touching
+ * anything. The pipeline maps ids to safe keys here; the backends check
+ * keys again (`objectKeyProblem`) as defence in depth.
+ */
+import { createHash } from 'node:crypto';
+
+import { CxrecError } from '../errors.js';
+import type { Channel } from '../state/ledger.js';
+
+/** An id used verbatim as a key: a safe first character, at most 128 characters, no `..`. */
+const verbatimIdPattern = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
+
+/**
+ * The `{key}` part of a recording's object names: the id itself when it is
+ * safe in every store and file system, else `id-` and the first 32 hex
+ * digits of its sha256 (the original id stays in the ledger, manifest and
+ * sidecar).
+ */
+export function recordingKeyPart(recordingId: string): string {
+  if (verbatimIdPattern.test(recordingId) && !recordingId.includes('..')) return recordingId;
+  return `id-${createHash('sha256').update(recordingId, 'utf8').digest('hex').slice(0, 32)}`;
+}
+
+/**
+ * Content types we store, and their extension. The aliases are spellings
+ * media servers use for the same formats.
+ */
+const extensions: Readonly<Record<string, 'wav' | 'mp3'>> = {
+  'audio/wav': 'wav',
+  'audio/x-wav': 'wav',
+  'audio/wave': 'wav',
+  'audio/vnd.wave': 'wav',
+  'audio/mpeg': 'mp3',
+  'audio/mp3': 'mp3',
+};
+
+/** `wav` or `mp3` for a media content type (parameters such as `; codecs=1` are ignored). */
+export function extensionFor(contentType: string): 'wav' | 'mp3' {
+  const bare = contentType.split(';')[0]?.trim().toLowerCase() ?? '';
+  const ext = extensions[bare];
+  if (ext === undefined) {
+    throw new CxrecError(
+      'invalid_response',
+      `media has content type ${JSON.stringify(contentType.slice(0, 100))}, which cxrec does not store (expected audio/wav or audio/mpeg)`,
+      { context: { contentType: contentType.slice(0, 100) } },
+    );
+  }
+  return ext;
+}
+
+/** `recordings/{key}_{channel}.{ext}`. */
+export function recordingObjectKey(recordingId: string, channel: Channel, contentType: string): string {
+  return `recordings/${recordingKeyPart(recordingId)}_${channel}.${extensionFor(contentType)}`;
+}
+
+/** `metadata/{key}.json`, the optional sidecar. */
+export function sidecarObjectKey(recordingId: string): string {
+  return `metadata/${recordingKeyPart(recordingId)}.json`;
+}
+
+/** The staging area of local storage; no key may point into it. */
+export const partialDirName = '.partial';
+
+/**
+ * Why `key` may not be used as an object key, or `undefined` when it may:
+ * relative, `/`-separated, no empty, `.` or `..` segment, no NUL, control
+ * character or backslash (a separator on Windows), not inside `.partial/`,
+ * at most 1024 UTF-8 bytes (the S3 limit) and 255 per segment (file names).
+ */
+export function objectKeyProblem(key: string): string | undefined {
+  if (key.length === 0) return 'is empty';
+  if (Buffer.byteLength(key, 'utf8') > 1024) return 'is longer than 1024 bytes';
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
+  if (/[\u0000-\u001f\u007f]/.test(key)) return 'holds a NUL or control character';
+  if (key.includes('\\')) return 'holds a backslash';
+  if (key.startsWith('/')) return 'is absolute';
+  const segments = key.split('/');
+  for (const segment of segments) {
+    if (segment === '') return 'has an empty path segment';
+    if (segment === '.' || segment === '..') return 'has a "." or ".." segment';
+    if (Buffer.byteLength(segment, 'utf8') > 255) return 'has a segment longer than 255 bytes';
+  }
+  if (segments[0] === partialDirName) return `points into ${partialDirName}/, the staging area`;
+  return undefined;
+}
+
+/** Throws a `CxrecError('storage')` unless `key` is safe (see `objectKeyProblem`). */
+export function assertObjectKey(key: string, location: string): void {
+  const problem = objectKeyProblem(key);
+  if (problem !== undefined) {
+    throw new CxrecError('storage', `refused object key: it ${problem}; keys come from keys.ts`, {
+      retryable: false,
+      context: { key: JSON.stringify(key.slice(0, 200)), location },
+    });
+  }
+}

@@ -1,0 +1,573 @@
+/**
+ * Local (or mounted) directory storage. Integrity by construction: bytes are
+ * staged in `<root>/.partial/`, the commit checks size and md5, fsyncs the
+ * file, renames it into place and fsyncs the directory, so a reader (or a
+ * power cut) sees the whole object or nothing.
+ *
+ * Staging names are derived from the key, so a run that crashed leaves a
+ * partial file the next attempt finds again (its `resumeToken` is that
+ * name). A lock file created with O_EXCL beside it keeps two writers of one
+ * key apart; a lock whose process is gone (same host, pid not alive) is
+ * taken over.
+ */
+import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { constants, createReadStream } from 'node:fs';
+import { mkdir, open, readFile, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { dirname, join, resolve, sep } from 'node:path';
+import { Readable } from 'node:stream';
+
+import { CxrecError, systemCode } from '../errors.js';
+import { assertCommitMatches, assertOpen, throwIfAborted } from './commit-check.js';
+import { assertObjectKey, partialDirName } from './keys.js';
+import type {
+  CommitOptions,
+  ObjectInfo,
+  ObjectStore,
+  OpenUploadOptions,
+  SignalOption,
+  StagedUpload,
+} from './object-store.js';
+
+const fileMode = 0o640;
+const dirMode = 0o750;
+
+/**
+ * A staged file is fdatasync'ed and its durable length recorded in
+ * `<name>.len` every this many bytes, so a resume after a power cut trusts
+ * only bytes that reached the disk (a crash can leave zeros or stale blocks
+ * at the tail of a file that was never fsynced).
+ */
+const checkpointEveryBytes = 4 * 1024 * 1024;
+
+/** Lock files held by this process, so a lock naming our own pid is known live or stale. */
+const heldLocks = new Set<string>();
+
+interface LockOwner {
+  pid: number;
+  host: string;
+}
+
+/** Opens the store rooted at `root` (created on first write, 0750). */
+export function openLocalObjectStore(root: string): Promise<ObjectStore> {
+  return Promise.resolve(new LocalObjectStore(resolve(root)));
+}
+
+class LocalObjectStore implements ObjectStore {
+  readonly location: string;
+  private readonly partialDir: string;
+
+  constructor(private readonly root: string) {
+    this.location = root.endsWith(sep) ? root : root + sep;
+    this.partialDir = join(root, partialDirName);
+  }
+
+  async head(key: string, options?: SignalOption): Promise<ObjectInfo | undefined> {
+    const path = this.pathFor(key);
+    throwIfAborted(options?.signal, { key });
+    try {
+      const info = await stat(path);
+      return info.isFile() ? { key, sizeBytes: info.size } : undefined;
+    } catch (err) {
+      if (systemCode(err) === 'ENOENT' || systemCode(err) === 'ENOTDIR') return undefined;
+      throw this.failure('cannot stat object', key, err);
+    }
+  }
+
+  async openUpload(key: string, options: OpenUploadOptions): Promise<StagedUpload> {
+    const target = this.pathFor(key);
+    throwIfAborted(options.signal, { key });
+    await this.ensureDir(this.partialDir, key);
+    const name = `${createHash('sha256').update(key, 'utf8').digest('hex').slice(0, 32)}.part`;
+    const partPath = join(this.partialDir, name);
+    const lockPath = `${partPath}.lock`;
+    await this.acquireLock(lockPath, key, options.resumeToken === name);
+    try {
+      const md5 = createHash('md5');
+      let handle: FileHandle;
+      let staged = 0;
+      if (options.resumeToken === name) {
+        const resumed = await this.openStaged(partPath, md5);
+        handle = resumed.handle;
+        staged = resumed.stagedBytes;
+      } else {
+        // A partial of this key with no token naming it belongs to an attempt
+        // that will not resume it (we hold the lock): start empty.
+        handle = await open(partPath, 'w', fileMode);
+        await unlinkIfPresent(`${partPath}.len`);
+      }
+      return new LocalStagedUpload({
+        key,
+        location: this.location,
+        target,
+        partPath,
+        lockPath,
+        handle,
+        md5,
+        stagedBytes: staged,
+        resumeToken: name,
+        ensureDir: (dir) => this.ensureDir(dir, key),
+      });
+    } catch (err) {
+      await releaseLock(lockPath);
+      throw err instanceof CxrecError ? err : this.failure('cannot open a staging file', key, err);
+    }
+  }
+
+  async discardUpload(key: string, resumeToken: string, options?: SignalOption): Promise<void> {
+    assertObjectKey(key, this.location);
+    throwIfAborted(options?.signal, { key });
+    // Only names this store hands out; anything else (a token from another
+    // backend, or a tampered ledger) must not become a path.
+    if (!/^[0-9a-f]{32}\.part$/.test(resumeToken)) return;
+    const partPath = join(this.partialDir, resumeToken);
+    const lockPath = `${partPath}.lock`;
+    await this.acquireLock(lockPath, key, true);
+    try {
+      await unlinkIfPresent(partPath);
+      await unlinkIfPresent(`${partPath}.len`);
+    } finally {
+      await releaseLock(lockPath);
+    }
+  }
+
+  async putSmall(
+    key: string,
+    body: Buffer,
+    contentType: string,
+    options?: SignalOption,
+  ): Promise<ObjectInfo> {
+    const target = this.pathFor(key);
+    throwIfAborted(options?.signal, { key });
+    await this.ensureDir(this.partialDir, key);
+    const temp = join(this.partialDir, `small-${randomBytes(8).toString('hex')}.tmp`);
+    try {
+      const handle = await open(temp, 'wx', fileMode);
+      try {
+        await handle.writeFile(body);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await this.ensureDir(dirname(target), key);
+      await rename(temp, target);
+      await fsyncDir(dirname(target));
+    } catch (err) {
+      await unlinkIfPresent(temp);
+      throw this.failure('cannot write object', key, err);
+    }
+    return {
+      key,
+      sizeBytes: body.length,
+      md5: createHash('md5').update(body).digest('hex'),
+      sha256: createHash('sha256').update(body).digest('hex'),
+    };
+  }
+
+  async read(key: string, options?: SignalOption): Promise<Readable> {
+    const path = this.pathFor(key);
+    throwIfAborted(options?.signal, { key });
+    let handle: FileHandle;
+    try {
+      handle = await open(path, 'r');
+    } catch (err) {
+      if (systemCode(err) === 'ENOENT') {
+        throw new CxrecError('storage', `no object at ${this.location}${key}`, {
+          retryable: false,
+          context: { key },
+        });
+      }
+      throw this.failure('cannot open object', key, err);
+    }
+    const stream = handle.createReadStream();
+    const signal = options?.signal;
+    if (signal) {
+      const onAbort = (): void => {
+        stream.destroy(
+          new CxrecError('aborted', 'read cancelled', { cause: signal.reason, context: { key } }),
+        );
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      stream.once('close', () => signal.removeEventListener('abort', onAbort));
+    }
+    return stream;
+  }
+
+  async delete(key: string, options?: SignalOption): Promise<void> {
+    const path = this.pathFor(key);
+    throwIfAborted(options?.signal, { key });
+    try {
+      await unlink(path);
+      await fsyncDir(dirname(path));
+    } catch (err) {
+      if (systemCode(err) === 'ENOENT') return;
+      throw this.failure('cannot delete object', key, err);
+    }
+  }
+
+  async probe(options?: SignalOption): Promise<void> {
+    throwIfAborted(options?.signal, { key: partialDirName });
+    const probe = join(this.partialDir, `probe-${randomBytes(8).toString('hex')}.tmp`);
+    try {
+      await mkdir(this.partialDir, { recursive: true, mode: dirMode });
+      const handle = await open(probe, 'wx', fileMode);
+      try {
+        await handle.writeFile('cxrec probe\n');
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await unlink(probe);
+    } catch (err) {
+      await unlinkIfPresent(probe);
+      throw new CxrecError(
+        'storage',
+        `cannot write under ${this.location}${partialDirName}/ (${systemCode(err) ?? 'error'}); check CXREC_STORAGE names a directory this user may create and write`,
+        { cause: err, retryable: false, context: { location: this.location } },
+      );
+    }
+  }
+
+  /** The file for `key`, refusing keys that would leave the root. */
+  private pathFor(key: string): string {
+    assertObjectKey(key, this.location);
+    const path = resolve(this.root, ...key.split('/'));
+    if (!path.startsWith(this.location)) {
+      throw new CxrecError('storage', 'refused object key: it resolves outside the storage root', {
+        retryable: false,
+        context: { key, location: this.location },
+      });
+    }
+    return path;
+  }
+
+  /** Creates `dir` (0750) and fsyncs the parent of each directory it had to create. */
+  private async ensureDir(dir: string, key: string): Promise<void> {
+    try {
+      const first = await mkdir(dir, { recursive: true, mode: dirMode });
+      if (first === undefined) return;
+      for (let d = dir; ; d = dirname(d)) {
+        await fsyncDir(dirname(d));
+        if (d === first || dirname(d) === d) break;
+      }
+    } catch (err) {
+      throw this.failure('cannot create directory', key, err);
+    }
+  }
+
+  /**
+   * Takes the O_EXCL lock of a staging file. A lock left by a process that
+   * is gone is taken over. `callerOwnsKey` is the caller's word (it passes
+   * the resume token, or discards) that its ledger lease makes it the only
+   * writer; we then also take over a lock held on another host, whose
+   * liveness we cannot check.
+   */
+  private async acquireLock(lockPath: string, key: string, callerOwnsKey: boolean): Promise<void> {
+    const me: LockOwner = { pid: process.pid, host: hostname() };
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        await writeFile(lockPath, JSON.stringify(me), { flag: 'wx', mode: fileMode });
+        heldLocks.add(lockPath);
+        return;
+      } catch (err) {
+        if (systemCode(err) !== 'EEXIST') throw this.failure('cannot create lock file', key, err);
+      }
+      const owner = await readLockOwner(lockPath);
+      if (owner === 'fresh') {
+        throw new CxrecError('storage', 'another upload of this key is starting; try again later', {
+          context: { key, location: this.location },
+        });
+      }
+      const stale =
+        owner === undefined ||
+        (owner.host === me.host
+          ? owner.pid === me.pid
+            ? !heldLocks.has(lockPath)
+            : !processAlive(owner.pid)
+          : callerOwnsKey);
+      if (!stale) {
+        throw new CxrecError('storage', 'another upload of this key is in progress; try again later', {
+          context: { key, location: this.location, lockPid: owner.pid, lockHost: owner.host },
+        });
+      }
+      await unlinkIfPresent(lockPath);
+    }
+    throw new CxrecError('storage', 'could not take the staging lock (it kept being re-created)', {
+      context: { key, location: this.location },
+    });
+  }
+
+  /** Reopens a staged file, trusting only its checkpointed length, and hashes that prefix. */
+  private async openStaged(
+    partPath: string,
+    md5: Hash,
+  ): Promise<{ handle: FileHandle; stagedBytes: number }> {
+    let handle: FileHandle;
+    try {
+      handle = await open(partPath, constants.O_RDWR);
+    } catch (err) {
+      if (systemCode(err) !== 'ENOENT') throw err;
+      return { handle: await open(partPath, 'w', fileMode), stagedBytes: 0 };
+    }
+    const durable = await readCheckpoint(`${partPath}.len`);
+    const size = (await handle.stat()).size;
+    const stagedBytes = Math.min(durable, size);
+    await handle.truncate(stagedBytes);
+    if (stagedBytes > 0) {
+      for await (const chunk of createReadStream(partPath, { start: 0, end: stagedBytes - 1 })) {
+        md5.update(chunk as Buffer);
+      }
+    }
+    return { handle, stagedBytes };
+  }
+
+  private failure(what: string, key: string, err: unknown): CxrecError {
+    if (err instanceof CxrecError) return err;
+    const code = systemCode(err);
+    const hint =
+      code === 'EACCES' || code === 'EPERM'
+        ? '; check this user may write the storage directory'
+        : code === 'ENOSPC' || code === 'EDQUOT'
+          ? '; the disk is full'
+          : '';
+    return new CxrecError('storage', `${what} under ${this.location} (${code ?? 'error'})${hint}`, {
+      cause: err,
+      retryable: code !== 'EACCES' && code !== 'EPERM' && code !== 'EROFS',
+      context: { key },
+    });
+  }
+}
+
+interface LocalStagedUploadInit {
+  key: string;
+  location: string;
+  target: string;
+  partPath: string;
+  lockPath: string;
+  handle: FileHandle;
+  md5: Hash;
+  stagedBytes: number;
+  resumeToken: string;
+  ensureDir(dir: string): Promise<void>;
+}
+
+class LocalStagedUpload implements StagedUpload {
+  readonly resumeToken: string;
+  readonly stagedBytes: number;
+  private written: number;
+  private checkpointed: number;
+  private done = false;
+  /** Serialises writes: positional writes from overlapping calls would race the hash. */
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(private readonly s: LocalStagedUploadInit) {
+    this.resumeToken = s.resumeToken;
+    this.stagedBytes = s.stagedBytes;
+    this.written = s.stagedBytes;
+    this.checkpointed = s.stagedBytes;
+  }
+
+  /** The staged prefix (empty when nothing was staged). */
+  readStaged(options?: SignalOption): Readable {
+    if (this.stagedBytes === 0) return Readable.from([]);
+    return createReadStream(this.s.partPath, {
+      start: 0,
+      end: this.stagedBytes - 1,
+      ...(options?.signal ? { signal: options.signal } : {}),
+    });
+  }
+
+  get bytesWritten(): number {
+    return this.written;
+  }
+
+  write(chunk: Buffer, options?: SignalOption): Promise<void> {
+    const run = this.queue.then(() => this.writeNow(chunk, options));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async writeNow(chunk: Buffer, options?: SignalOption): Promise<void> {
+    assertOpen(this.done, this.context);
+    throwIfAborted(options?.signal, { key: this.s.key });
+    try {
+      let offset = 0;
+      while (offset < chunk.length) {
+        const { bytesWritten } = await this.s.handle.write(
+          chunk,
+          offset,
+          chunk.length - offset,
+          this.written + offset,
+        );
+        offset += bytesWritten;
+      }
+    } catch (err) {
+      // Nothing counted: the next write lands at the same offset and
+      // overwrites whatever part of this chunk reached the file.
+      throw failure('cannot write staging file', this.s.key, this.s.location, err);
+    }
+    this.s.md5.update(chunk);
+    this.written += chunk.length;
+    if (this.written - this.checkpointed >= checkpointEveryBytes) await this.checkpoint();
+  }
+
+  /** Makes the staged bytes durable and records how many there are. */
+  private async checkpoint(): Promise<void> {
+    try {
+      await this.s.handle.datasync();
+      const lenPath = `${this.s.partPath}.len`;
+      const temp = `${lenPath}.${randomBytes(4).toString('hex')}`;
+      await writeFile(temp, String(this.written), { mode: fileMode });
+      await rename(temp, lenPath);
+      this.checkpointed = this.written;
+    } catch (err) {
+      throw failure('cannot checkpoint staging file', this.s.key, this.s.location, err);
+    }
+  }
+
+  async commit(options: CommitOptions): Promise<ObjectInfo> {
+    await this.queue;
+    assertOpen(this.done, this.context);
+    throwIfAborted(options.signal, { key: this.s.key });
+    assertCommitMatches(
+      { sizeBytes: this.written, md5: this.s.md5.copy().digest('hex') },
+      options,
+      this.context,
+    );
+    try {
+      const { handle } = this.s;
+      // A failed write may have left bytes past the counted end.
+      await handle.truncate(this.written);
+      const size = (await handle.stat()).size;
+      if (size !== this.written) {
+        throw new CxrecError('integrity', `staging file holds ${size} bytes, expected ${this.written}`, {
+          context: this.context,
+        });
+      }
+      await handle.sync();
+      await handle.close();
+      this.done = true;
+      await this.s.ensureDir(dirname(this.s.target));
+      await rename(this.s.partPath, this.s.target);
+      await fsyncDir(dirname(this.s.target));
+      await unlinkIfPresent(`${this.s.partPath}.len`);
+    } catch (err) {
+      throw failure('cannot commit object', this.s.key, this.s.location, err);
+    } finally {
+      if (this.done) await releaseLock(this.s.lockPath);
+    }
+    return {
+      key: this.s.key,
+      sizeBytes: this.written,
+      md5: options.md5.toLowerCase(),
+      sha256: options.sha256.toLowerCase(),
+    };
+  }
+
+  async park(): Promise<void> {
+    await this.queue;
+    if (this.done) return;
+    this.done = true;
+    try {
+      if (this.written > this.checkpointed) await this.checkpoint();
+      await this.s.handle.close();
+    } finally {
+      await releaseLock(this.s.lockPath);
+    }
+  }
+
+  async abort(): Promise<void> {
+    await this.queue;
+    if (this.done) return;
+    this.done = true;
+    try {
+      await this.s.handle.close().catch(() => undefined);
+      await unlinkIfPresent(this.s.partPath);
+      await unlinkIfPresent(`${this.s.partPath}.len`);
+    } finally {
+      await releaseLock(this.s.lockPath);
+    }
+  }
+
+  private get context(): { key: string; location: string } {
+    return { key: this.s.key, location: this.s.location };
+  }
+}
+
+function failure(what: string, key: string, location: string, err: unknown): CxrecError {
+  if (err instanceof CxrecError) return err;
+  const code = systemCode(err);
+  return new CxrecError('storage', `${what} under ${location} (${code ?? 'error'})`, {
+    cause: err,
+    context: { key },
+  });
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function unlinkIfPresent(path: string): Promise<void> {
+  try {
+    await unlink(path);
+  } catch (err) {
+    if (systemCode(err) !== 'ENOENT') throw err;
+  }
+}
+
+async function releaseLock(lockPath: string): Promise<void> {
+  heldLocks.delete(lockPath);
+  await unlinkIfPresent(lockPath);
+}
+
+/**
+ * Who holds a lock: `undefined` when nobody does any more (the file is
+ * unreadable and old: a crash between creating and filling it), `'fresh'`
+ * when it is being created right now (empty but young).
+ */
+async function readLockOwner(lockPath: string): Promise<LockOwner | 'fresh' | undefined> {
+  try {
+    const parsed: unknown = JSON.parse(await readFile(lockPath, 'utf8'));
+    if (
+      typeof parsed === 'object' &&
+      parsed !== null &&
+      'pid' in parsed &&
+      'host' in parsed &&
+      typeof parsed.pid === 'number' &&
+      typeof parsed.host === 'string'
+    ) {
+      return { pid: parsed.pid, host: parsed.host };
+    }
+  } catch {
+    // Half-written or gone; decided by age below.
+  }
+  try {
+    return Date.now() - (await stat(lockPath)).mtimeMs < 10_000 ? 'fresh' : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function readCheckpoint(lenPath: string): Promise<number> {
+  try {
+    const n = Number((await readFile(lenPath, 'utf8')).trim());
+    return Number.isSafeInteger(n) && n >= 0 ? n : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists but belongs to another user.
+    return systemCode(err) === 'EPERM';
+  }
+}

@@ -1,0 +1,179 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative, sep } from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+import { CxrecError } from '../../src/errors.js';
+import { openLocalObjectStore } from '../../src/storage/local.js';
+import { objectStoreSuite } from './object-store.suite.js';
+
+async function listFiles(dir: string, base = dir): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...(await listFiles(path, base)));
+    else out.push(relative(base, path).split(sep).join('/'));
+  }
+  return out;
+}
+
+async function freshRoot(): Promise<{ parent: string; root: string }> {
+  const parent = await mkdtemp(join(tmpdir(), 'cxrec-local-'));
+  return { parent, root: join(parent, 'store') };
+}
+
+objectStoreSuite(
+  'local',
+  async () => {
+    const { parent, root } = await freshRoot();
+    return {
+      store: await openLocalObjectStore(root),
+      reopen: () => openLocalObjectStore(root),
+      cleanup: () => rm(parent, { recursive: true, force: true }),
+      listAllKeys: () => listFiles(parent),
+      assertNoLeftovers: async () => {
+        const partial = await listFiles(join(root, '.partial')).catch(() => []);
+        assert.deepEqual(partial, [], '.partial/ is empty');
+      },
+    };
+  },
+  { rootPrefix: 'store/', resumesAcrossCrash: true, keepsDigests: false, largeObjectBytes: 300_000 },
+);
+
+describe('local object store specifics', () => {
+  it('creates files 0640 and directories 0750 at most', async () => {
+    const { parent, root } = await freshRoot();
+    try {
+      const store = await openLocalObjectStore(root);
+      await store.putSmall('metadata/a.json', Buffer.from('{}'), 'application/json');
+      const upload = await store.openUpload('recordings/a_combined.wav', {
+        contentType: 'audio/wav',
+        sizeBytes: 3,
+      });
+      await upload.write(Buffer.from('abc'));
+      await upload.commit({
+        sizeBytes: 3,
+        md5: createHash('md5').update('abc').digest('hex'),
+        sha256: createHash('sha256').update('abc').digest('hex'),
+        contentType: 'audio/wav',
+      });
+      const mode = async (p: string): Promise<number> => (await stat(join(root, p))).mode & 0o777;
+      // The umask may take bits away, never add them.
+      for (const file of ['metadata/a.json', 'recordings/a_combined.wav']) {
+        assert.equal((await mode(file)) & ~0o640, 0, file);
+        assert.equal((await mode(file)) & 0o600, 0o600, file);
+      }
+      for (const dir of ['recordings', 'metadata', '.partial']) {
+        assert.equal((await mode(dir)) & ~0o750, 0, dir);
+        assert.equal((await mode(dir)) & 0o700, 0o700, dir);
+      }
+    } finally {
+      await rm(parent, { recursive: true, force: true });
+    }
+  });
+
+  it('a second writer of a key is refused while the first is live', async () => {
+    const { parent, root } = await freshRoot();
+    try {
+      const store = await openLocalObjectStore(root);
+      const key = 'recordings/b_combined.wav';
+      const first = await store.openUpload(key, { contentType: 'audio/wav', sizeBytes: 10 });
+      await assert.rejects(
+        (await openLocalObjectStore(root)).openUpload(key, {
+          contentType: 'audio/wav',
+          sizeBytes: 10,
+          resumeToken: first.resumeToken,
+        }),
+        (err: unknown) => err instanceof CxrecError && /in progress/.test(err.message),
+      );
+      await first.abort();
+    } finally {
+      await rm(parent, { recursive: true, force: true });
+    }
+  });
+
+  it('a lock with unreadable content is taken over once it is old, not while it is young', async () => {
+    const { parent, root } = await freshRoot();
+    try {
+      const store = await openLocalObjectStore(root);
+      const key = 'recordings/c_combined.wav';
+      const probe = await store.openUpload(key, { contentType: 'audio/wav', sizeBytes: 1 });
+      const lock = join(root, '.partial', `${probe.resumeToken}.lock`);
+      await probe.park();
+      await writeFile(lock, '');
+      await assert.rejects(store.openUpload(key, { contentType: 'audio/wav', sizeBytes: 1 }), /starting/);
+      const { utimes } = await import('node:fs/promises');
+      await utimes(lock, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
+      const upload = await store.openUpload(key, { contentType: 'audio/wav', sizeBytes: 1 });
+      await upload.abort();
+      assert.deepEqual(await listFiles(join(root, '.partial')), []);
+    } finally {
+      await rm(parent, { recursive: true, force: true });
+    }
+  });
+
+  it('after a killed process, resumes from the last durable checkpoint', async () => {
+    const { parent, root } = await freshRoot();
+    try {
+      const key = 'recordings/d_combined.wav';
+      const bytes = randomBytes(6 * 1024 * 1024);
+      const source = join(parent, 'source.bin');
+      await writeFile(source, bytes);
+      const child = fileURLToPath(new URL('../helpers/local-crash-writer.ts', import.meta.url));
+      // The child writes 5 MiB (one checkpoint at 4 MiB) and exits without park or abort.
+      const { stdout } = await promisify(execFile)(process.execPath, [
+        '--import',
+        'tsx',
+        child,
+        root,
+        key,
+        source,
+        String(5 * 1024 * 1024),
+      ]);
+      const token = stdout.trim();
+      const store = await openLocalObjectStore(root);
+      const upload = await store.openUpload(key, {
+        contentType: 'audio/wav',
+        sizeBytes: bytes.length,
+        resumeToken: token,
+      });
+      assert.equal(upload.stagedBytes, 4 * 1024 * 1024, 'only the fsynced checkpoint is trusted');
+      const staged: Buffer[] = [];
+      for await (const c of upload.readStaged!()) staged.push(c as Buffer);
+      assert.ok(Buffer.concat(staged).equals(bytes.subarray(0, upload.stagedBytes)));
+      await upload.write(bytes.subarray(upload.stagedBytes));
+      await upload.commit({
+        sizeBytes: bytes.length,
+        md5: createHash('md5').update(bytes).digest('hex'),
+        sha256: createHash('sha256').update(bytes).digest('hex'),
+        contentType: 'audio/wav',
+      });
+      assert.equal((await store.head(key))?.sizeBytes, bytes.length);
+      assert.deepEqual(await listFiles(join(root, '.partial')), []);
+    } finally {
+      await rm(parent, { recursive: true, force: true });
+    }
+  });
+
+  it('without the token, a dead process leftover is replaced by an empty upload', async () => {
+    const { parent, root } = await freshRoot();
+    try {
+      const store = await openLocalObjectStore(root);
+      const key = 'recordings/e_combined.wav';
+      const first = await store.openUpload(key, { contentType: 'audio/wav', sizeBytes: 100 });
+      await first.write(Buffer.alloc(50));
+      await first.park();
+      const second = await store.openUpload(key, { contentType: 'audio/wav', sizeBytes: 100 });
+      assert.equal(second.stagedBytes, 0);
+      await second.abort();
+      assert.deepEqual(await listFiles(join(root, '.partial')), []);
+    } finally {
+      await rm(parent, { recursive: true, force: true });
+    }
+  });
+});
