@@ -1,0 +1,266 @@
+/**
+ * `cxrec export`: one backfill of `since ≤ createdDate < until`.
+ *
+ *   list the window ─▶ ledger ─▶ workers download what is ready
+ *          ▲                 └──▶ waiting rows re-checked with backoff
+ *          └── once nothing is left to do, list the window again; the
+ *              export ends only when that listing finds nothing new
+ *              (late indexing, contract §2).
+ *
+ * API calls are the scarce resource: a clean combined-only export costs one
+ * token, one search call per 100 recordings (twice: first and last
+ * listing) and one download-URL call per recording.
+ */
+import { CxrecError, describeError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Channel, FinalState, JobRow, Ledger } from '../state/ledger.js';
+import { finalStates } from '../state/ledger.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import { sleep } from '../cxone/clock.js';
+import { discoverWindow, recheckWaiting, type DiscoverContext } from './discover.js';
+import { decodeUploadRef, downloadJob, type DownloadContext } from './download.js';
+import type { RecordingApi } from './recording-api.js';
+import { newOwnerId, releaseDeadLocalLeases, WorkerPool } from './workers.js';
+import type { Dispatcher } from 'undici';
+
+export interface ExportOptions {
+  since: Date;
+  until: Date;
+  api: RecordingApi;
+  ledger: Ledger;
+  store: ObjectStore;
+  dispatcher: Dispatcher;
+  channels: readonly Channel[];
+  channelFallback: 'combined' | 'none';
+  concurrency: number;
+  pollSeconds: number;
+  maxProcessingMinutes: number;
+  retentionDays: number;
+  backoffSeconds: number;
+  mediaHosts: readonly string[];
+  log: Logger;
+  signal: AbortSignal;
+  /** Called with each progress snapshot (about once a second). */
+  onProgress?(progress: ExportProgress): void;
+  now?: () => number;
+}
+
+export interface ExportProgress {
+  phase: 'listing' | 'downloading' | 'waiting' | 'final listing' | 'done' | 'stopping';
+  total: number;
+  done: number;
+  stored: number;
+  waiting: number;
+  downloading: number;
+  bytes: number;
+  elapsedMs: number;
+}
+
+export interface ExportSummary {
+  /** Rows of the window by final state and reason. */
+  byState: Partial<Record<FinalState, Record<string, number>>>;
+  /** Rows of the window not in a final state (non-zero only after an interrupted export). */
+  unsettled: number;
+  total: number;
+  bytesDownloaded: number;
+  listings: number;
+  elapsedMs: number;
+  interrupted: boolean;
+}
+
+export async function runExport(options: ExportOptions): Promise<ExportSummary> {
+  const now = options.now ?? (() => Date.now());
+  const started = now();
+  const { ledger, store, log } = options;
+  const owner = newOwnerId();
+  const window = { from: options.since.toISOString(), to: options.until.toISOString() };
+  let bytes = 0;
+  let phase: ExportProgress['phase'] = 'listing';
+  let listings = 0;
+
+  await releaseDeadLocalLeases(ledger, now(), log);
+  await discardAbandonedUploads(ledger, store, now(), log);
+
+  const discoverCtx: DiscoverContext = {
+    api: options.api,
+    ledger,
+    channels: options.channels,
+    retentionDays: options.retentionDays,
+    pollSeconds: options.pollSeconds,
+    maxProcessingMinutes: options.maxProcessingMinutes,
+    log,
+    now,
+  };
+  const backoff = { baseMs: options.backoffSeconds * 1000, capMs: 60_000, random: Math.random };
+  const detailCache = new Map<string, ReturnType<RecordingApi['detail']>>();
+
+  const pool = new WorkerPool({
+    ledger,
+    owner,
+    concurrency: options.concurrency,
+    backoff,
+    log,
+    now,
+    handle: (job, signal) => {
+      const ctx: DownloadContext = {
+        api: options.api,
+        store,
+        dispatcher: options.dispatcher,
+        mediaHosts: options.mediaHosts,
+        channelFallback: options.channelFallback,
+        retentionDays: options.retentionDays,
+        backoff,
+        detailCache,
+        log,
+        now,
+        onBytes: (n) => {
+          bytes += n;
+        },
+        recordUpload: async (upload) => {
+          await ledger.setUpload(job, owner, upload);
+        },
+      };
+      return downloadJob(job, ctx, signal);
+    },
+    onFallback: async (job) => {
+      await ledger.upsertDiscovered([
+        {
+          recordingId: job.recordingId,
+          channel: 'combined',
+          meta: job.meta,
+          state: 'pending',
+          nextRunAt: now(),
+        },
+      ]);
+    },
+  });
+
+  const stopWorkers = new AbortController();
+  const workerSignal = AbortSignal.any([options.signal, stopWorkers.signal]);
+  const workers = pool.run(workerSignal);
+
+  const progressTimer = setInterval(() => {
+    void reportProgress();
+  }, 1000);
+  async function reportProgress(): Promise<void> {
+    if (!options.onProgress) return;
+    const rows = await windowRows(ledger, window);
+    const count = (pred: (r: JobRow) => boolean) => rows.filter(pred).length;
+    options.onProgress({
+      phase: options.signal.aborted ? 'stopping' : phase,
+      total: rows.length,
+      done: count((r) => isFinal(r.state)),
+      stored: count((r) => r.state === 'stored'),
+      waiting: count((r) => r.state === 'waiting'),
+      downloading: count((r) => r.state === 'downloading'),
+      bytes,
+      elapsedMs: now() - started,
+    });
+  }
+
+  try {
+    listings++;
+    await discoverWindow(discoverCtx, window, options.signal);
+    pool.notify();
+    phase = 'downloading';
+    for (;;) {
+      if (pool.fatalError) throw pool.fatalError;
+      options.signal.throwIfAborted();
+      await recheckWaiting(discoverCtx, options.signal).then((r) => {
+        if (r.becameAvailable > 0) pool.notify();
+      });
+      const counts = await ledger.counts();
+      const open =
+        (counts.byState.pending ?? 0) + (counts.byState.downloading ?? 0) + (counts.byState.waiting ?? 0);
+      if (open === 0 && pool.busy === 0) {
+        phase = 'final listing';
+        listings++;
+        const last = await discoverWindow(discoverCtx, window, options.signal);
+        if (last.inserted === 0) break;
+        log.info({ found: last.inserted }, 'the last listing found recordings indexed late; continuing');
+        phase = 'downloading';
+        pool.notify();
+        continue;
+      }
+      phase =
+        (counts.byState.waiting ?? 0) > 0 && open === (counts.byState.waiting ?? 0)
+          ? 'waiting'
+          : 'downloading';
+      await sleep(250, options.signal).catch(() => undefined);
+    }
+    phase = 'done';
+  } catch (err) {
+    if (!options.signal.aborted) {
+      stopWorkers.abort(err);
+      await workers;
+      clearInterval(progressTimer);
+      if (err instanceof CxrecError) throw err;
+      throw new CxrecError('aborted', `export stopped: ${describeError(err).message}`, { cause: err });
+    }
+  } finally {
+    stopWorkers.abort();
+    await workers;
+    clearInterval(progressTimer);
+  }
+  if (pool.fatalError) throw pool.fatalError;
+  await reportProgress();
+
+  if (!options.signal.aborted) await discardAbandonedUploads(ledger, store, now(), log);
+  const rows = await windowRows(ledger, window);
+  const byState: ExportSummary['byState'] = {};
+  let unsettled = 0;
+  for (const row of rows) {
+    if (!isFinal(row.state)) {
+      unsettled++;
+      continue;
+    }
+    const reasons = (byState[row.state] ??= {});
+    const reason = row.reason ?? '';
+    reasons[reason] = (reasons[reason] ?? 0) + 1;
+  }
+  return {
+    byState,
+    unsettled,
+    total: rows.length,
+    bytesDownloaded: bytes,
+    listings,
+    elapsedMs: now() - started,
+    interrupted: options.signal.aborted,
+  };
+}
+
+function isFinal(state: string): state is FinalState {
+  return (finalStates as readonly string[]).includes(state);
+}
+
+/** Rows of recordings created in the window (fallback rows included: they share the recording). */
+async function windowRows(ledger: Ledger, window: { from: string; to: string }): Promise<JobRow[]> {
+  const from = Date.parse(window.from);
+  const to = Date.parse(window.to);
+  return (await ledger.list({})).filter((r) => {
+    const t = Date.parse(r.meta.createdDate);
+    return t >= from && t < to;
+  });
+}
+
+/** Staged uploads of rows that will not resume them (final rows, or leases long dead) are removed. */
+async function discardAbandonedUploads(
+  ledger: Ledger,
+  store: ObjectStore,
+  now: number,
+  log: Logger,
+): Promise<void> {
+  for (const row of await ledger.listAbandonedUploads(now)) {
+    if (!isFinal(row.state) || row.uploadToken === null) continue;
+    const ref = decodeUploadRef(row.uploadToken);
+    try {
+      if (ref) await store.discardUpload(ref.key, ref.token);
+      await ledger.clearAbandonedUpload(row, row.uploadToken, now);
+    } catch (err) {
+      log.warn(
+        { err, recordingId: row.recordingId, channel: row.channel },
+        'could not discard a staged upload',
+      );
+    }
+  }
+}
