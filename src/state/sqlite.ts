@@ -1,0 +1,620 @@
+/* better-sqlite3 is synchronous; these functions are async only so that a
+   failure is a rejected promise, as the Ledger interface promises, never a
+   synchronous throw. */
+/* eslint-disable @typescript-eslint/require-await */
+/**
+ * The ledger in one SQLite file (better-sqlite3), for one machine.
+ *
+ * WAL lets `status` read while a worker writes; every write that reads
+ * before it writes (upsert, claim, migrations) runs under BEGIN IMMEDIATE,
+ * so two processes pointed at the same file stay correct: the second waits
+ * up to `busy_timeout` for the write lock instead of failing on upgrade.
+ * better-sqlite3 is synchronous; the methods are async because the
+ * interface is, and a 100 000-row upsert blocks the event loop for about
+ * a second (see bench/ledger.bench.ts), which discovery can afford.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { setImmediate } from 'node:timers/promises';
+
+import Database from 'better-sqlite3';
+
+import { CxrecError } from '../errors.js';
+import {
+  buildCounts,
+  errorColumns,
+  isFinalState,
+  lastPerKey,
+  toDiscoveredRecord,
+  toJobRow,
+  type DiscoveredRecord,
+  type JobRecord,
+} from './job-record.js';
+import type {
+  ClaimOptions,
+  DiscoveredJob,
+  FinalState,
+  JobKey,
+  JobRow,
+  JobState,
+  Ledger,
+  LedgerCounts,
+  StoredObjectInfo,
+  UpsertResult,
+} from './ledger.js';
+import { readMigrations } from './migration-files.js';
+
+/** How long a write waits for another process's write lock before failing. */
+const busyTimeoutMs = 10_000;
+/** Rows per page of `listStored`: the iterator must not hold a statement open across awaits. */
+const storedPageSize = 1000;
+
+type Db = Database.Database;
+
+/** Opens (creating if missing) the ledger file at `path`, or `:memory:`, and brings its schema up to date. */
+export async function openSqliteLedger(path: string): Promise<SqliteLedger> {
+  const location = path === ':memory:' ? path : resolve(path);
+  if (location !== ':memory:') {
+    const dir = dirname(location);
+    try {
+      mkdirSync(dir, { recursive: true });
+    } catch (err) {
+      throw new CxrecError(
+        'ledger',
+        `cannot create the folder ${dir} for the ledger ${location}; set CXREC_STATE to a file in a writable folder`,
+        { cause: err },
+      );
+    }
+  }
+  let db: Db | undefined;
+  try {
+    db = new Database(location, { timeout: busyTimeoutMs });
+    db.pragma(`busy_timeout = ${busyTimeoutMs}`);
+    // WAL: readers never block the writer. synchronous=NORMAL can lose the
+    // last commits on power loss (not on a crash); losing a `stored` mark
+    // only means a recording is downloaded and verified again.
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    migrate(db, location);
+  } catch (err) {
+    db?.close();
+    throw openError(err, location);
+  }
+  return new SqliteLedger(db, location);
+}
+
+function sqliteCode(err: unknown): string | undefined {
+  return err instanceof Database.SqliteError ? err.code : undefined;
+}
+
+function openError(err: unknown, location: string): CxrecError {
+  if (err instanceof CxrecError) return err;
+  const code = sqliteCode(err);
+  const detail = err instanceof Error ? err.message : String(err);
+  if (code === 'SQLITE_NOTADB') {
+    return new CxrecError(
+      'ledger',
+      `${location} is not a SQLite database; point CXREC_STATE at a new file or at an existing cxrec ledger`,
+      { cause: err },
+    );
+  }
+  if (code === 'SQLITE_READONLY') {
+    return new CxrecError(
+      'ledger',
+      `the ledger ${location} is read-only; make it (and its folder) writable`,
+      {
+        cause: err,
+      },
+    );
+  }
+  if (
+    code === 'SQLITE_CANTOPEN' ||
+    code === 'SQLITE_IOERR' ||
+    (err instanceof TypeError && /directory/.test(detail))
+  ) {
+    return new CxrecError(
+      'ledger',
+      `cannot open the ledger ${location} (${detail}); set CXREC_STATE to a writable file path`,
+      { cause: err },
+    );
+  }
+  return new CxrecError('ledger', `cannot open the ledger ${location}: ${detail}`, { cause: err });
+}
+
+/**
+ * Applies the migrations this file has not seen, each with its row in
+ * `schema_migrations`, all under one write lock so two processes starting
+ * at once do not both apply them.
+ */
+function migrate(db: Db, location: string): void {
+  const migrations = readMigrations('sqlite');
+  db.transaction(() => {
+    db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      version    INTEGER PRIMARY KEY,
+      name       TEXT    NOT NULL,
+      applied_at INTEGER NOT NULL
+    )`);
+    const applied = db.prepare<[], { version: number }>('SELECT version FROM schema_migrations').all();
+    const known = new Set(migrations.map((m) => m.version));
+    const newer = applied.find((a) => !known.has(a.version));
+    if (newer) {
+      throw new CxrecError(
+        'ledger',
+        `the ledger ${location} was written by a newer cxrec (migration ${newer.version}); upgrade cxrec`,
+      );
+    }
+    const done = new Set(applied.map((a) => a.version));
+    const record = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
+    for (const m of migrations) {
+      if (done.has(m.version)) continue;
+      try {
+        db.exec(m.sql);
+      } catch (err) {
+        throw new CxrecError(
+          'ledger',
+          `migration ${m.version}_${m.name} failed on ${location}: ${err instanceof Error ? err.message : String(err)}; is this a cxrec ledger?`,
+          { cause: err },
+        );
+      }
+      record.run(m.version, m.name, Date.now());
+    }
+  }).immediate();
+}
+
+/** A job key as named SQL parameters. */
+interface KeyParams {
+  recording_id: string;
+  channel: string;
+}
+
+function keyParams(key: JobKey): KeyParams {
+  return { recording_id: key.recordingId, channel: key.channel };
+}
+
+const finalStateList =
+  "'stored', 'purged', 'media_unavailable', 'failed_processing', 'out_of_retention', 'failed'";
+
+export class SqliteLedger implements Ledger {
+  readonly location: string;
+  readonly #db: Db;
+  readonly #upsert: Database.Statement<DiscoveredRecord>;
+  readonly #count: Database.Statement<[], { n: number }>;
+  readonly #claim: Database.Statement<
+    { owner: string; now: number; expires: number; limit: number; wall: number },
+    JobRecord
+  >;
+  #closed = false;
+
+  constructor(db: Db, location: string) {
+    this.#db = db;
+    this.location = location;
+    // A leased row keeps its state (its holder decides how it ends); a
+    // row pending before and after keeps its next_run_at so a re-listing
+    // cannot cut short a retry backoff. Final rows are skipped by WHERE.
+    this.#upsert = db.prepare(`
+      INSERT INTO jobs (
+        recording_id, channel, state, reason,
+        contact_id, status, created_date, duration_seconds, direction, agent_id, skill_name,
+        next_run_at, first_seen_at, updated_at
+      ) VALUES (
+        @recording_id, @channel, @state, @reason,
+        @contact_id, @status, @created_date, @duration_seconds, @direction, @agent_id, @skill_name,
+        @next_run_at, @first_seen_at, @updated_at
+      )
+      ON CONFLICT (recording_id, channel) DO UPDATE SET
+        contact_id       = excluded.contact_id,
+        status           = excluded.status,
+        created_date     = excluded.created_date,
+        duration_seconds = excluded.duration_seconds,
+        direction        = excluded.direction,
+        agent_id         = excluded.agent_id,
+        skill_name       = excluded.skill_name,
+        state  = CASE WHEN jobs.state = 'downloading' THEN jobs.state ELSE excluded.state END,
+        reason = CASE WHEN jobs.state = 'downloading' THEN jobs.reason ELSE excluded.reason END,
+        next_run_at = CASE
+          WHEN jobs.state = 'downloading' THEN jobs.next_run_at
+          WHEN jobs.state = 'pending' AND excluded.state = 'pending' THEN jobs.next_run_at
+          ELSE excluded.next_run_at
+        END,
+        updated_at = excluded.updated_at
+      WHERE jobs.state NOT IN (${finalStateList})
+    `);
+    this.#count = db.prepare('SELECT COUNT(*) AS n FROM jobs');
+    // Due pending rows and expired leases, oldest next_run_at first. Taking
+    // over an expired lease counts an attempt (its holder died in one).
+    this.#claim = db.prepare(`
+      UPDATE jobs SET
+        attempts = attempts + CASE WHEN state = 'downloading' THEN 1 ELSE 0 END,
+        state = 'downloading',
+        lease_owner = @owner,
+        lease_expires_at = @expires,
+        updated_at = @wall
+      WHERE rowid IN (
+        SELECT rowid FROM jobs
+        WHERE (state = 'pending' AND next_run_at <= @now)
+           OR (state = 'downloading' AND lease_expires_at <= @now)
+        ORDER BY next_run_at, recording_id, channel
+        LIMIT @limit
+      )
+      RETURNING *
+    `);
+  }
+
+  /** Runs a statement, turning driver errors into ledger errors that name the file. */
+  #sync<T>(what: string, fn: () => T): T {
+    if (this.#closed)
+      throw new CxrecError('ledger', `the ledger ${this.location} is closed`, { context: { what } });
+    try {
+      return fn();
+    } catch (err) {
+      if (err instanceof CxrecError) throw err;
+      const code = sqliteCode(err);
+      // Another process held the write lock longer than busy_timeout: worth another go.
+      const retryable = code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED';
+      throw new CxrecError(
+        'ledger',
+        `ledger ${what} failed on ${this.location}: ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err, retryable },
+      );
+    }
+  }
+
+  async upsertDiscovered(jobs: readonly DiscoveredJob[]): Promise<UpsertResult> {
+    const wall = Date.now();
+    const records = lastPerKey(jobs).map((j) => toDiscoveredRecord(j, wall));
+    return this.#sync('upsert', () =>
+      this.#db
+        .transaction(() => {
+          const before = this.#count.get()?.n ?? 0;
+          let changed = 0;
+          for (const r of records) changed += this.#upsert.run(r).changes;
+          const inserted = (this.#count.get()?.n ?? 0) - before;
+          return { inserted, updated: changed - inserted };
+        })
+        .immediate(),
+    );
+  }
+
+  async claim(options: ClaimOptions): Promise<JobRow[]> {
+    if (options.limit <= 0) return [];
+    const rows = this.#sync('claim', () =>
+      this.#db
+        .transaction(() =>
+          this.#claim.all({
+            owner: options.owner,
+            now: options.now,
+            expires: options.now + options.leaseMs,
+            limit: options.limit,
+            wall: Date.now(),
+          }),
+        )
+        .immediate(),
+    );
+    // RETURNING gives no order guarantee.
+    rows.sort((a, b) => a.next_run_at - b.next_run_at || compareKey(a, b));
+    return rows.map(toJobRow);
+  }
+
+  async renewLease(key: JobKey, owner: string, leaseMs: number, now: number): Promise<boolean> {
+    const changes = this.#sync(
+      'renewLease',
+      () =>
+        this.#db
+          .prepare(
+            `UPDATE jobs SET lease_expires_at = @expires, updated_at = @wall
+             WHERE recording_id = @recording_id AND channel = @channel
+               AND state = 'downloading' AND lease_owner = @owner`,
+          )
+          .run({ ...keyParams(key), owner, expires: now + leaseMs, wall: Date.now() }).changes,
+    );
+    return changes === 1;
+  }
+
+  async finish(
+    key: JobKey,
+    owner: string,
+    outcome: {
+      state: FinalState;
+      reason?: string;
+      stored?: StoredObjectInfo;
+      errorCode?: string;
+      errorMessage?: string;
+    },
+  ): Promise<boolean> {
+    if (!isFinalState(outcome.state)) {
+      throw new CxrecError('ledger', `finish needs a final state, not ${outcome.state}`);
+    }
+    const s = outcome.stored;
+    const params = {
+      ...keyParams(key),
+      owner,
+      state: outcome.state,
+      reason: outcome.reason ?? null,
+      ...errorColumns(outcome.errorCode, outcome.errorMessage),
+      stored_key: s?.key ?? null,
+      stored_size_bytes: s?.sizeBytes ?? null,
+      stored_md5: s?.md5 ?? null,
+      stored_sha256: s?.sha256 ?? null,
+      stored_content_type: s?.contentType ?? null,
+      stored_at: s?.storedAt ?? null,
+      wall: Date.now(),
+    };
+    // A committed upload's token means nothing any more; any other outcome
+    // keeps it so listAbandonedUploads can report what is left staged.
+    const changes = this.#sync(
+      'finish',
+      () =>
+        this.#db
+          .prepare(
+            `UPDATE jobs SET
+               state = @state,
+               reason = @reason,
+               lease_owner = NULL,
+               lease_expires_at = NULL,
+               stored_key = @stored_key,
+               stored_size_bytes = @stored_size_bytes,
+               stored_md5 = @stored_md5,
+               stored_sha256 = @stored_sha256,
+               stored_content_type = @stored_content_type,
+               stored_at = @stored_at,
+               upload_token = CASE WHEN @state = 'stored' THEN NULL ELSE upload_token END,
+               upload_bytes = CASE WHEN @state = 'stored' THEN NULL ELSE upload_bytes END,
+               last_error_code    = COALESCE(@error_code, last_error_code),
+               last_error_message = COALESCE(@error_message, last_error_message),
+               last_error_at      = CASE WHEN @error_code IS NULL THEN last_error_at ELSE @wall END,
+               updated_at = @wall
+             WHERE recording_id = @recording_id AND channel = @channel
+               AND state = 'downloading' AND lease_owner = @owner`,
+          )
+          .run(params).changes,
+    );
+    return changes === 1;
+  }
+
+  async defer(
+    key: JobKey,
+    owner: string,
+    next: {
+      state: 'pending' | 'waiting';
+      nextRunAt: number;
+      countAttempt: boolean;
+      errorCode?: string;
+      errorMessage?: string;
+      status?: string;
+    },
+  ): Promise<boolean> {
+    const params = {
+      ...keyParams(key),
+      owner,
+      state: next.state,
+      next_run_at: next.nextRunAt,
+      add_attempts: next.countAttempt ? 1 : 0,
+      status: next.status ?? null,
+      ...errorColumns(next.errorCode, next.errorMessage),
+      wall: Date.now(),
+    };
+    // The upload token stays: a parked upload is resumed by the next claim.
+    const changes = this.#sync(
+      'defer',
+      () =>
+        this.#db
+          .prepare(
+            `UPDATE jobs SET
+               state = @state,
+               next_run_at = @next_run_at,
+               attempts = attempts + @add_attempts,
+               status = COALESCE(@status, status),
+               lease_owner = NULL,
+               lease_expires_at = NULL,
+               last_error_code    = COALESCE(@error_code, last_error_code),
+               last_error_message = COALESCE(@error_message, last_error_message),
+               last_error_at      = CASE WHEN @error_code IS NULL THEN last_error_at ELSE @wall END,
+               updated_at = @wall
+             WHERE recording_id = @recording_id AND channel = @channel
+               AND state = 'downloading' AND lease_owner = @owner`,
+          )
+          .run(params).changes,
+    );
+    return changes === 1;
+  }
+
+  async setUpload(
+    key: JobKey,
+    owner: string,
+    upload: { token: string; bytes: number } | null,
+  ): Promise<boolean> {
+    const changes = this.#sync(
+      'setUpload',
+      () =>
+        this.#db
+          .prepare(
+            `UPDATE jobs SET upload_token = @token, upload_bytes = @bytes, updated_at = @wall
+             WHERE recording_id = @recording_id AND channel = @channel
+               AND state = 'downloading' AND lease_owner = @owner`,
+          )
+          .run({
+            ...keyParams(key),
+            owner,
+            token: upload?.token ?? null,
+            bytes: upload?.bytes ?? null,
+            wall: Date.now(),
+          }).changes,
+    );
+    return changes === 1;
+  }
+
+  async markAvailable(recordingIds: readonly string[], now: number): Promise<number> {
+    if (recordingIds.length === 0) return 0;
+    const changes = this.#sync(
+      'markAvailable',
+      () =>
+        this.#db
+          .prepare(
+            `UPDATE jobs SET state = 'pending', status = 'Available', next_run_at = @now, updated_at = @wall
+             WHERE state = 'waiting' AND recording_id IN (SELECT value FROM json_each(@ids))`,
+          )
+          .run({ ids: JSON.stringify(recordingIds), now, wall: Date.now() }).changes,
+    );
+    return changes;
+  }
+
+  async get(key: JobKey): Promise<JobRow | undefined> {
+    const row = this.#sync('get', () =>
+      this.#db
+        .prepare<KeyParams, JobRecord>(
+          'SELECT * FROM jobs WHERE recording_id = @recording_id AND channel = @channel',
+        )
+        .get(keyParams(key)),
+    );
+    return row && toJobRow(row);
+  }
+
+  async list(filter: {
+    states?: readonly JobState[];
+    dueBefore?: number;
+    limit?: number;
+  }): Promise<JobRow[]> {
+    if (filter.states?.length === 0) return [];
+    // NULL parameters switch a condition off, so one statement serves every filter.
+    const rows = this.#sync('list', () =>
+      this.#db
+        .prepare<{ states: string | null; due: number | null; limit: number }, JobRecord>(
+          `SELECT * FROM jobs
+           WHERE (@states IS NULL OR state IN (SELECT value FROM json_each(@states)))
+             AND (@due IS NULL OR next_run_at <= @due)
+           ORDER BY created_date, recording_id, channel
+           LIMIT @limit`,
+        )
+        .all({
+          states: filter.states ? JSON.stringify(filter.states) : null,
+          due: filter.dueBefore ?? null,
+          limit: filter.limit ?? -1, // SQLite: a negative LIMIT means none
+        }),
+    );
+    return rows.map(toJobRow);
+  }
+
+  async *listStored(): AsyncIterable<JobRow> {
+    // Keyset pages: an open better-sqlite3 iterator would block every other
+    // statement on this connection while the caller awaits between rows.
+    const first = this.#db.prepare<{ limit: number }, JobRecord>(
+      `SELECT * FROM jobs WHERE state = 'stored' ORDER BY recording_id, channel LIMIT @limit`,
+    );
+    const next = this.#db.prepare<KeyParams & { limit: number }, JobRecord>(
+      `SELECT * FROM jobs
+       WHERE state = 'stored' AND (recording_id, channel) > (@recording_id, @channel)
+       ORDER BY recording_id, channel LIMIT @limit`,
+    );
+    let page = this.#sync('listStored', () => first.all({ limit: storedPageSize }));
+    while (page.length > 0) {
+      for (const row of page) yield toJobRow(row);
+      const last = page[page.length - 1];
+      if (!last || page.length < storedPageSize) return;
+      // better-sqlite3 is synchronous: let other work run between pages.
+      await setImmediate();
+      page = this.#sync('listStored', () =>
+        next.all({ recording_id: last.recording_id, channel: last.channel, limit: storedPageSize }),
+      );
+    }
+  }
+
+  async listAbandonedUploads(now: number): Promise<JobRow[]> {
+    const rows = this.#sync('listAbandonedUploads', () =>
+      this.#db
+        .prepare<{ now: number }, JobRecord>(
+          `SELECT * FROM jobs
+           WHERE upload_token IS NOT NULL
+             AND (lease_owner IS NULL OR lease_expires_at <= @now)
+           ORDER BY recording_id, channel`,
+        )
+        .all({ now }),
+    );
+    return rows.map(toJobRow);
+  }
+
+  async clearAbandonedUpload(key: JobKey, token: string, now: number): Promise<boolean> {
+    const changes = this.#sync(
+      'clearAbandonedUpload',
+      () =>
+        this.#db
+          .prepare(
+            `UPDATE jobs SET upload_token = NULL, upload_bytes = NULL, updated_at = @wall
+             WHERE recording_id = @recording_id AND channel = @channel
+               AND upload_token = @token
+               AND (lease_owner IS NULL OR lease_expires_at <= @now)`,
+          )
+          .run({ ...keyParams(key), token, now, wall: Date.now() }).changes,
+    );
+    return changes === 1;
+  }
+
+  async counts(): Promise<LedgerCounts> {
+    return this.#sync('counts', () => {
+      const groups = this.#db
+        .prepare<[], { state: string; reason: string | null; n: number }>(
+          'SELECT state, reason, COUNT(*) AS n FROM jobs GROUP BY state, reason',
+        )
+        .all();
+      const backlog = this.#db
+        .prepare<[], { n: number; oldest: string | null }>(
+          `SELECT COUNT(*) AS n, MIN(created_date) AS oldest FROM jobs
+             WHERE state IN ('waiting', 'pending', 'downloading')`,
+        )
+        .get();
+      const lastError = this.#db
+        .prepare<[], JobRecord>(
+          `SELECT * FROM jobs WHERE last_error_at IS NOT NULL
+             ORDER BY last_error_at DESC, updated_at DESC LIMIT 1`,
+        )
+        .get();
+      const storedBytes = this.#db
+        .prepare<[], { bytes: number | null }>(
+          `SELECT SUM(stored_size_bytes) AS bytes FROM jobs WHERE state = 'stored'`,
+        )
+        .get();
+      return buildCounts({
+        groups,
+        backlog: backlog?.n ?? 0,
+        oldestBacklogCreatedDate: backlog?.oldest ?? null,
+        lastError,
+        storedBytes: storedBytes?.bytes ?? 0,
+      });
+    });
+  }
+
+  async getWatermark(name: string): Promise<string | undefined> {
+    const row = this.#sync('getWatermark', () =>
+      this.#db.prepare<[string], { value: string }>('SELECT value FROM watermarks WHERE name = ?').get(name),
+    );
+    return row?.value;
+  }
+
+  async setWatermark(name: string, value: string): Promise<void> {
+    this.#sync('setWatermark', () =>
+      this.#db
+        .prepare(
+          `INSERT INTO watermarks (name, value, updated_at) VALUES (@name, @value, @wall)
+           ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+        )
+        .run({ name, value, wall: Date.now() }),
+    );
+    return;
+  }
+
+  async close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#db.close();
+    }
+    return;
+  }
+}
+
+function compareKey(
+  a: { recording_id: string; channel: string },
+  b: { recording_id: string; channel: string },
+): number {
+  if (a.recording_id !== b.recording_id) return a.recording_id < b.recording_id ? -1 : 1;
+  if (a.channel !== b.channel) return a.channel < b.channel ? -1 : 1;
+  return 0;
+}
