@@ -222,3 +222,17 @@ export function buildCounts(parts: {
   }
   return counts;
 }
+
+/**
+ * Key order as both databases sort it (SQLite BINARY, PostgreSQL "C"):
+ * byte-wise UTF-8, which is not JavaScript's UTF-16 `<` beyond the BMP.
+ */
+export function compareKey(
+  a: { recording_id: string; channel: string },
+  b: { recording_id: string; channel: string },
+): number {
+  return (
+    Buffer.compare(Buffer.from(a.recording_id), Buffer.from(b.recording_id)) ||
+    Buffer.compare(Buffer.from(a.channel), Buffer.from(b.channel))
+  );
+}

@@ -4,12 +4,16 @@
  */
 import { CxrecError } from '../errors.js';
 import type { Ledger } from './ledger.js';
+import { openPostgresLedger } from './postgres.js';
 import { openSqliteLedger } from './sqlite.js';
 
 type LedgerFactory = (state: string) => Promise<Ledger>;
 
 /** URL schemes with a backend of their own. */
-const byScheme: Readonly<Record<string, LedgerFactory>> = {};
+const byScheme: Readonly<Record<string, LedgerFactory>> = {
+  postgres: openPostgresLedger,
+  postgresql: openPostgresLedger,
+};
 
 /** Opens the ledger named by `CXREC_STATE` (a SQLite file path, `:memory:`, or a URL above) and migrates it. */
 export function openLedger(state: string): Promise<Ledger> {

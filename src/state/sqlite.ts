@@ -22,6 +22,7 @@ import Database from 'better-sqlite3';
 import { CxrecError } from '../errors.js';
 import {
   buildCounts,
+  compareKey,
   errorColumns,
   isFinalState,
   lastPerKey,
@@ -608,13 +609,4 @@ export class SqliteLedger implements Ledger {
     }
     return;
   }
-}
-
-function compareKey(
-  a: { recording_id: string; channel: string },
-  b: { recording_id: string; channel: string },
-): number {
-  if (a.recording_id !== b.recording_id) return a.recording_id < b.recording_id ? -1 : 1;
-  if (a.channel !== b.channel) return a.channel < b.channel ? -1 : 1;
-  return 0;
 }

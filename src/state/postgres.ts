@@ -1,0 +1,579 @@
+/**
+ * The ledger in PostgreSQL, for several processes sharing the work.
+ *
+ * Same table and rules as the SQLite ledger. Claims are one statement that
+ * locks due rows with FOR UPDATE SKIP LOCKED, so concurrent claimers never
+ * wait on each other nor take the same row; migrations run under a
+ * session advisory lock, so processes starting at once apply each exactly
+ * once.
+ */
+import pg from 'pg';
+
+import { CxrecError, systemCode } from '../errors.js';
+import {
+  buildCounts,
+  compareKey,
+  errorColumns,
+  isFinalState,
+  lastPerKey,
+  toDiscoveredRecord,
+  toJobRow,
+  type DiscoveredRecord,
+  type JobRecord,
+} from './job-record.js';
+import type {
+  ClaimOptions,
+  DiscoveredJob,
+  FinalState,
+  JobKey,
+  JobRow,
+  JobState,
+  Ledger,
+  LedgerCounts,
+  StoredObjectInfo,
+  UpsertResult,
+} from './ledger.js';
+import { readMigrations } from './migration-files.js';
+
+/** Arbitrary, fixed: the advisory lock every cxrec process takes to migrate. */
+const migrationLockKey = 0x63787265; // 'cxre'
+/** Rows per INSERT: keeps each statement's arrays well under protocol limits. */
+const upsertChunk = 5000;
+const storedPageSize = 1000;
+
+/** BIGINT columns hold ms timestamps and byte counts, all below 2^53: read them as numbers, not strings. */
+const int8Oid = 20;
+type TypeParser = (oid: number, format?: 'text' | 'binary') => (value: string) => unknown;
+const builtinParser = pg.types.getTypeParser as TypeParser;
+const parseType: TypeParser = (oid, format) =>
+  oid === int8Oid && format !== 'binary' ? Number : builtinParser(oid, format);
+const types = { getTypeParser: parseType };
+
+/** The URL without its password, for messages. */
+export function redactedLocation(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '';
+    return u.toString();
+  } catch {
+    return 'postgres://(unparseable URL)';
+  }
+}
+
+/** Connection faults and PostgreSQL's "try again" errors are worth a retry; anything else is a bug or a setup fault. */
+function isTransient(err: unknown): boolean {
+  const code = systemCode(err);
+  return (
+    code === 'ECONNREFUSED' ||
+    code === 'ECONNRESET' ||
+    code === 'ETIMEDOUT' ||
+    code === '40001' || // serialization_failure
+    code === '40P01' || // deadlock_detected
+    code === '57P01' || // admin_shutdown
+    code === '08006' || // connection_failure
+    code === '08001'
+  );
+}
+
+function ledgerError(what: string, location: string, err: unknown): CxrecError {
+  if (err instanceof CxrecError) return err;
+  const detail = err instanceof Error ? err.message : String(err);
+  return new CxrecError('ledger', `ledger ${what} failed on ${location}: ${detail}`, {
+    cause: err,
+    retryable: isTransient(err),
+  });
+}
+
+/** Connects to the database named by `url` and brings its schema up to date. */
+export async function openPostgresLedger(url: string): Promise<PostgresLedger> {
+  const location = redactedLocation(url);
+  const pool = new pg.Pool({ connectionString: url, types, max: 10, connectionTimeoutMillis: 10_000 });
+  // An idle client losing its connection must not crash the process; the next query reports it.
+  pool.on('error', () => undefined);
+  try {
+    await migrate(pool, location);
+  } catch (err) {
+    await pool.end();
+    if (err instanceof CxrecError) throw err;
+    const detail = err instanceof Error ? err.message : String(err);
+    throw new CxrecError(
+      'ledger',
+      `cannot open the ledger database ${location} (${detail}); check CXREC_STATE: host, port, user, database and that the server runs`,
+      { cause: err, retryable: isTransient(err) },
+    );
+  }
+  return new PostgresLedger(pool, location);
+}
+
+async function migrate(pool: pg.Pool, location: string): Promise<void> {
+  const migrations = readMigrations('postgres');
+  const client = await pool.connect();
+  try {
+    // A session lock (not a transaction lock) so each migration can commit on its own.
+    await client.query('SELECT pg_advisory_lock($1)', [migrationLockKey]);
+    try {
+      await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+        version    INTEGER PRIMARY KEY,
+        name       TEXT    NOT NULL,
+        applied_at BIGINT  NOT NULL
+      )`);
+      const { rows } = await client.query<{ version: number }>('SELECT version FROM schema_migrations');
+      const known = new Set(migrations.map((m) => m.version));
+      const newer = rows.find((r) => !known.has(r.version));
+      if (newer) {
+        throw new CxrecError(
+          'ledger',
+          `the ledger ${location} was written by a newer cxrec (migration ${newer.version}); upgrade cxrec`,
+        );
+      }
+      const done = new Set(rows.map((r) => r.version));
+      for (const m of migrations) {
+        if (done.has(m.version)) continue;
+        await client.query('BEGIN');
+        try {
+          await client.query(m.sql);
+          await client.query(
+            'INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)',
+            [m.version, m.name, Date.now()],
+          );
+          await client.query('COMMIT');
+        } catch (err) {
+          await client.query('ROLLBACK');
+          throw new CxrecError(
+            'ledger',
+            `migration ${m.version}_${m.name} failed on ${location}: ${err instanceof Error ? err.message : String(err)}; is this a cxrec ledger?`,
+            { cause: err },
+          );
+        }
+      }
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [migrationLockKey]);
+    }
+  } finally {
+    client.release();
+  }
+}
+
+const finalStateList =
+  "'stored', 'purged', 'media_unavailable', 'failed_processing', 'out_of_retention', 'failed'";
+
+// A leased row keeps its state (its holder decides how it ends); a row
+// pending before and after keeps its next_run_at so a re-listing cannot cut
+// short a retry backoff. Final rows are skipped by WHERE. `xmax = 0` is
+// true only for a freshly inserted row version, which tells inserts from
+// updates.
+const upsertSql = `
+  INSERT INTO jobs AS j (
+    recording_id, channel, state, reason,
+    contact_id, status, created_date, duration_seconds, direction, agent_id, skill_name,
+    next_run_at, first_seen_at, updated_at
+  )
+  SELECT u.*, $13::bigint, $13::bigint
+  FROM unnest(
+    $1::text[], $2::text[], $3::text[], $4::text[],
+    $5::text[], $6::text[], $7::text[], $8::float8[], $9::text[], $10::text[], $11::text[],
+    $12::bigint[]
+  ) AS u
+  ON CONFLICT (recording_id, channel) DO UPDATE SET
+    contact_id       = excluded.contact_id,
+    status           = excluded.status,
+    created_date     = excluded.created_date,
+    duration_seconds = excluded.duration_seconds,
+    direction        = excluded.direction,
+    agent_id         = excluded.agent_id,
+    skill_name       = excluded.skill_name,
+    state  = CASE WHEN j.state = 'downloading' THEN j.state ELSE excluded.state END,
+    reason = CASE WHEN j.state = 'downloading' THEN j.reason ELSE excluded.reason END,
+    next_run_at = CASE
+      WHEN j.state = 'downloading' THEN j.next_run_at
+      WHEN j.state = 'pending' AND excluded.state = 'pending' THEN j.next_run_at
+      ELSE excluded.next_run_at
+    END,
+    updated_at = excluded.updated_at
+  WHERE j.state NOT IN (${finalStateList})
+  RETURNING (xmax = 0) AS inserted`;
+
+// Due pending rows and expired leases, oldest next_run_at first; rows
+// another claimer is locking right now are skipped, not waited for. Taking
+// over an expired lease counts an attempt (its holder died in one).
+const claimSql = `
+  WITH due AS (
+    SELECT recording_id, channel FROM jobs
+    WHERE (state = 'pending' AND next_run_at <= $2)
+       OR (state = 'downloading' AND lease_expires_at <= $2)
+    ORDER BY next_run_at, recording_id, channel
+    LIMIT $4
+    FOR UPDATE SKIP LOCKED
+  )
+  UPDATE jobs AS j SET
+    attempts = j.attempts + CASE WHEN j.state = 'downloading' THEN 1 ELSE 0 END,
+    state = 'downloading',
+    lease_owner = $1,
+    lease_expires_at = $3,
+    updated_at = $5
+  FROM due
+  WHERE j.recording_id = due.recording_id AND j.channel = due.channel
+  RETURNING j.*`;
+
+const leaseHeld = `recording_id = $1 AND channel = $2 AND state = 'downloading' AND lease_owner = $3`;
+
+export class PostgresLedger implements Ledger {
+  readonly location: string;
+  readonly #pool: pg.Pool;
+  #closed = false;
+
+  constructor(pool: pg.Pool, location: string) {
+    this.#pool = pool;
+    this.location = location;
+  }
+
+  async #query<R extends pg.QueryResultRow>(
+    what: string,
+    sql: string,
+    params: unknown[] = [],
+  ): Promise<pg.QueryResult<R>> {
+    if (this.#closed)
+      throw new CxrecError('ledger', `the ledger ${this.location} is closed`, { context: { what } });
+    try {
+      return await this.#pool.query<R>(sql, params);
+    } catch (err) {
+      throw ledgerError(what, this.location, err);
+    }
+  }
+
+  async upsertDiscovered(jobs: readonly DiscoveredJob[]): Promise<UpsertResult> {
+    if (jobs.length === 0) return { inserted: 0, updated: 0 };
+    if (this.#closed) throw new CxrecError('ledger', `the ledger ${this.location} is closed`);
+    const wall = Date.now();
+    // Key order: two processes upserting overlapping batches lock rows in the
+    // same order, so they queue instead of deadlocking.
+    const records = lastPerKey(jobs)
+      .map((j) => toDiscoveredRecord(j, wall))
+      .sort((a, b) => compareKey(a, b));
+    const client = await this.#pool.connect().catch((err: unknown) => {
+      throw ledgerError('upsert', this.location, err);
+    });
+    try {
+      await client.query('BEGIN');
+      let inserted = 0;
+      let updated = 0;
+      for (let i = 0; i < records.length; i += upsertChunk) {
+        const { rows } = await client.query<{ inserted: boolean }>(
+          upsertSql,
+          upsertParams(records.slice(i, i + upsertChunk), wall),
+        );
+        for (const r of rows) {
+          if (r.inserted) inserted++;
+          else updated++;
+        }
+      }
+      await client.query('COMMIT');
+      return { inserted, updated };
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw ledgerError('upsert', this.location, err);
+    } finally {
+      client.release();
+    }
+  }
+
+  async claim(options: ClaimOptions): Promise<JobRow[]> {
+    if (options.limit <= 0) return [];
+    const { rows } = await this.#query<JobRecord>('claim', claimSql, [
+      options.owner,
+      options.now,
+      options.now + options.leaseMs,
+      options.limit,
+      Date.now(),
+    ]);
+    // RETURNING gives no order guarantee.
+    rows.sort((a, b) => a.next_run_at - b.next_run_at || compareKey(a, b));
+    return rows.map(toJobRow);
+  }
+
+  async renewLease(key: JobKey, owner: string, leaseMs: number, now: number): Promise<boolean> {
+    const { rowCount } = await this.#query(
+      'renewLease',
+      `UPDATE jobs SET lease_expires_at = $4, updated_at = $5 WHERE ${leaseHeld}`,
+      [key.recordingId, key.channel, owner, now + leaseMs, Date.now()],
+    );
+    return rowCount === 1;
+  }
+
+  async finish(
+    key: JobKey,
+    owner: string,
+    outcome: {
+      state: FinalState;
+      reason?: string;
+      stored?: StoredObjectInfo;
+      errorCode?: string;
+      errorMessage?: string;
+    },
+  ): Promise<boolean> {
+    if (!isFinalState(outcome.state)) {
+      throw new CxrecError('ledger', `finish needs a final state, not ${outcome.state}`);
+    }
+    const s = outcome.stored;
+    const e = errorColumns(outcome.errorCode, outcome.errorMessage);
+    // A committed upload's token means nothing any more; any other outcome
+    // keeps it so listAbandonedUploads can report what is left staged.
+    const { rowCount } = await this.#query(
+      'finish',
+      `UPDATE jobs SET
+         state = $4,
+         reason = $5,
+         lease_owner = NULL,
+         lease_expires_at = NULL,
+         stored_key = $6,
+         stored_size_bytes = $7,
+         stored_md5 = $8,
+         stored_sha256 = $9,
+         stored_content_type = $10,
+         stored_at = $11,
+         upload_token = CASE WHEN $4 = 'stored' THEN NULL ELSE upload_token END,
+         upload_bytes = CASE WHEN $4 = 'stored' THEN NULL ELSE upload_bytes END,
+         last_error_code    = COALESCE($12, last_error_code),
+         last_error_message = COALESCE($13, last_error_message),
+         last_error_at      = CASE WHEN $12::text IS NULL THEN last_error_at ELSE $14 END,
+         updated_at = $14
+       WHERE ${leaseHeld}`,
+      [
+        key.recordingId,
+        key.channel,
+        owner,
+        outcome.state,
+        outcome.reason ?? null,
+        s?.key ?? null,
+        s?.sizeBytes ?? null,
+        s?.md5 ?? null,
+        s?.sha256 ?? null,
+        s?.contentType ?? null,
+        s?.storedAt ?? null,
+        e.error_code,
+        e.error_message,
+        Date.now(),
+      ],
+    );
+    return rowCount === 1;
+  }
+
+  async defer(
+    key: JobKey,
+    owner: string,
+    next: {
+      state: 'pending' | 'waiting';
+      nextRunAt: number;
+      countAttempt: boolean;
+      errorCode?: string;
+      errorMessage?: string;
+      status?: string;
+    },
+  ): Promise<boolean> {
+    const e = errorColumns(next.errorCode, next.errorMessage);
+    // The upload token stays: a parked upload is resumed by the next claim.
+    const { rowCount } = await this.#query(
+      'defer',
+      `UPDATE jobs SET
+         state = $4,
+         next_run_at = $5,
+         attempts = attempts + $6,
+         status = COALESCE($7, status),
+         lease_owner = NULL,
+         lease_expires_at = NULL,
+         last_error_code    = COALESCE($8, last_error_code),
+         last_error_message = COALESCE($9, last_error_message),
+         last_error_at      = CASE WHEN $8::text IS NULL THEN last_error_at ELSE $10 END,
+         updated_at = $10
+       WHERE ${leaseHeld}`,
+      [
+        key.recordingId,
+        key.channel,
+        owner,
+        next.state,
+        next.nextRunAt,
+        next.countAttempt ? 1 : 0,
+        next.status ?? null,
+        e.error_code,
+        e.error_message,
+        Date.now(),
+      ],
+    );
+    return rowCount === 1;
+  }
+
+  async setUpload(
+    key: JobKey,
+    owner: string,
+    upload: { token: string; bytes: number } | null,
+  ): Promise<boolean> {
+    const { rowCount } = await this.#query(
+      'setUpload',
+      `UPDATE jobs SET upload_token = $4, upload_bytes = $5, updated_at = $6 WHERE ${leaseHeld}`,
+      [key.recordingId, key.channel, owner, upload?.token ?? null, upload?.bytes ?? null, Date.now()],
+    );
+    return rowCount === 1;
+  }
+
+  async markAvailable(recordingIds: readonly string[], now: number): Promise<number> {
+    if (recordingIds.length === 0) return 0;
+    const { rowCount } = await this.#query(
+      'markAvailable',
+      `UPDATE jobs SET state = 'pending', status = 'Available', next_run_at = $2, updated_at = $3
+       WHERE state = 'waiting' AND recording_id = ANY($1::text[])`,
+      [recordingIds, now, Date.now()],
+    );
+    return rowCount ?? 0;
+  }
+
+  async get(key: JobKey): Promise<JobRow | undefined> {
+    const { rows } = await this.#query<JobRecord>(
+      'get',
+      'SELECT * FROM jobs WHERE recording_id = $1 AND channel = $2',
+      [key.recordingId, key.channel],
+    );
+    const row = rows[0];
+    return row && toJobRow(row);
+  }
+
+  async list(filter: {
+    states?: readonly JobState[];
+    dueBefore?: number;
+    limit?: number;
+  }): Promise<JobRow[]> {
+    if (filter.states?.length === 0) return [];
+    // NULL parameters switch a condition off (LIMIT NULL is no limit), so one statement serves every filter.
+    const { rows } = await this.#query<JobRecord>(
+      'list',
+      `SELECT * FROM jobs
+       WHERE ($1::text[] IS NULL OR state = ANY($1::text[]))
+         AND ($2::bigint IS NULL OR next_run_at <= $2)
+       ORDER BY created_date, recording_id, channel
+       LIMIT $3`,
+      [filter.states ?? null, filter.dueBefore ?? null, filter.limit ?? null],
+    );
+    return rows.map(toJobRow);
+  }
+
+  async *listStored(): AsyncIterable<JobRow> {
+    // Keyset pages rather than a cursor: no transaction stays open while the
+    // caller (verify) spends minutes re-reading objects.
+    let after: { recording_id: string; channel: string } | undefined;
+    for (;;) {
+      const { rows } = after
+        ? await this.#query<JobRecord>(
+            'listStored',
+            `SELECT * FROM jobs
+             WHERE state = 'stored' AND (recording_id, channel) > ($1, $2)
+             ORDER BY recording_id, channel LIMIT $3`,
+            [after.recording_id, after.channel, storedPageSize],
+          )
+        : await this.#query<JobRecord>(
+            'listStored',
+            `SELECT * FROM jobs WHERE state = 'stored' ORDER BY recording_id, channel LIMIT $1`,
+            [storedPageSize],
+          );
+      for (const row of rows) yield toJobRow(row);
+      after = rows.at(-1);
+      if (!after || rows.length < storedPageSize) return;
+    }
+  }
+
+  async listAbandonedUploads(now: number): Promise<JobRow[]> {
+    const { rows } = await this.#query<JobRecord>(
+      'listAbandonedUploads',
+      `SELECT * FROM jobs
+       WHERE upload_token IS NOT NULL
+         AND (lease_owner IS NULL OR lease_expires_at <= $1)
+       ORDER BY recording_id, channel`,
+      [now],
+    );
+    return rows.map(toJobRow);
+  }
+
+  async clearAbandonedUpload(key: JobKey, token: string, now: number): Promise<boolean> {
+    const { rowCount } = await this.#query(
+      'clearAbandonedUpload',
+      `UPDATE jobs SET upload_token = NULL, upload_bytes = NULL, updated_at = $5
+       WHERE recording_id = $1 AND channel = $2
+         AND upload_token = $3
+         AND (lease_owner IS NULL OR lease_expires_at <= $4)`,
+      [key.recordingId, key.channel, token, now, Date.now()],
+    );
+    return rowCount === 1;
+  }
+
+  async counts(): Promise<LedgerCounts> {
+    const [groups, backlog, lastError, storedBytes] = await Promise.all([
+      this.#query<{ state: string; reason: string | null; n: number }>(
+        'counts',
+        'SELECT state, reason, COUNT(*) AS n FROM jobs GROUP BY state, reason',
+      ),
+      this.#query<{ n: number; oldest: string | null }>(
+        'counts',
+        `SELECT COUNT(*) AS n, MIN(created_date) AS oldest FROM jobs
+         WHERE state IN ('waiting', 'pending', 'downloading')`,
+      ),
+      this.#query<JobRecord>(
+        'counts',
+        `SELECT * FROM jobs WHERE last_error_at IS NOT NULL
+         ORDER BY last_error_at DESC, updated_at DESC LIMIT 1`,
+      ),
+      // SUM(bigint) is numeric, which pg returns as a string.
+      this.#query<{ bytes: number }>(
+        'counts',
+        `SELECT COALESCE(SUM(stored_size_bytes), 0)::bigint AS bytes FROM jobs WHERE state = 'stored'`,
+      ),
+    ]);
+    return buildCounts({
+      groups: groups.rows,
+      backlog: backlog.rows[0]?.n ?? 0,
+      oldestBacklogCreatedDate: backlog.rows[0]?.oldest ?? null,
+      lastError: lastError.rows[0],
+      storedBytes: storedBytes.rows[0]?.bytes ?? 0,
+    });
+  }
+
+  async getWatermark(name: string): Promise<string | undefined> {
+    const { rows } = await this.#query<{ value: string }>(
+      'getWatermark',
+      'SELECT value FROM watermarks WHERE name = $1',
+      [name],
+    );
+    return rows[0]?.value;
+  }
+
+  async setWatermark(name: string, value: string): Promise<void> {
+    await this.#query(
+      'setWatermark',
+      `INSERT INTO watermarks (name, value, updated_at) VALUES ($1, $2, $3)
+       ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+      [name, value, Date.now()],
+    );
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#pool.end();
+  }
+}
+
+/** Column arrays for one `unnest` INSERT, in the order of `upsertSql`. */
+function upsertParams(records: readonly DiscoveredRecord[], wall: number): unknown[] {
+  return [
+    records.map((r) => r.recording_id),
+    records.map((r) => r.channel),
+    records.map((r) => r.state),
+    records.map((r) => r.reason),
+    records.map((r) => r.contact_id),
+    records.map((r) => r.status),
+    records.map((r) => r.created_date),
+    records.map((r) => r.duration_seconds),
+    records.map((r) => r.direction),
+    records.map((r) => r.agent_id),
+    records.map((r) => r.skill_name),
+    records.map((r) => r.next_run_at),
+    wall,
+  ];
+}
