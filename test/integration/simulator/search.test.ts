@@ -6,7 +6,14 @@ import { request } from 'undici';
 import { startSimulator, type Simulator } from '../../../src/simulator/index.js';
 import { accessToken, eventually, listAll, search } from './sim-client.js';
 
-const noSpecials = { stillProcessing: 0, failed: 0, purged: 0, neverCaptured: 0, lateIndexed: 0, hostileIds: 0 };
+const noSpecials = {
+  stillProcessing: 0,
+  failed: 0,
+  purged: 0,
+  neverCaptured: 0,
+  lateIndexed: 0,
+  hostileIds: 0,
+};
 const from = '2024-01-15T00:00:00Z';
 const to = '2024-01-16T00:00:00Z';
 
@@ -67,10 +74,15 @@ describe('search (contract §2)', () => {
 
   test('status eq / in and createdDate gte / gt / lte / lt filter as the contract says', async () => {
     const all = await listAll(sim, token, {});
-    const available = await listAll(sim, token, { filters: [{ field: 'status', operator: 'eq', value: 'Available' }] });
+    const available = await listAll(sim, token, {
+      filters: [{ field: 'status', operator: 'eq', value: 'Available' }],
+    });
     assert.deepEqual(
       available.map((r) => r.recordingId).sort(),
-      all.filter((r) => r.status === 'Available').map((r) => r.recordingId).sort(),
+      all
+        .filter((r) => r.status === 'Available')
+        .map((r) => r.recordingId)
+        .sort(),
     );
     assert.ok(available.length < all.length, 'the mix has recordings that are not Available');
     const inSet = await listAll(sim, token, {
@@ -78,20 +90,38 @@ describe('search (contract §2)', () => {
     });
     assert.deepEqual(
       inSet.map((r) => r.recordingId).sort(),
-      all.filter((r) => r.status === 'Recording' || r.status === 'Processing').map((r) => r.recordingId).sort(),
+      all
+        .filter((r) => r.status === 'Recording' || r.status === 'Processing')
+        .map((r) => r.recordingId)
+        .sort(),
     );
     const pivot = all[20]?.createdDate ?? '';
     const count = async (operator: string) =>
       (await listAll(sim, token, { filters: [{ field: 'createdDate', operator, value: pivot }] })).length;
     const expect = (pred: (d: string) => boolean) => all.filter((r) => pred(r.createdDate)).length;
-    assert.equal(await count('gte'), expect((d) => d >= pivot));
-    assert.equal(await count('gt'), expect((d) => d > pivot));
-    assert.equal(await count('lte'), expect((d) => d <= pivot));
-    assert.equal(await count('lt'), expect((d) => d < pivot));
+    assert.equal(
+      await count('gte'),
+      expect((d) => d >= pivot),
+    );
+    assert.equal(
+      await count('gt'),
+      expect((d) => d > pivot),
+    );
+    assert.equal(
+      await count('lte'),
+      expect((d) => d <= pivot),
+    );
+    assert.equal(
+      await count('lt'),
+      expect((d) => d < pivot),
+    );
     // A millisecond value is compared exactly (toISOString() output must work).
     assert.equal(
-      (await listAll(sim, token, { filters: [{ field: 'createdDate', operator: 'gte', value: new Date(from).toISOString() }] }))
-        .length,
+      (
+        await listAll(sim, token, {
+          filters: [{ field: 'createdDate', operator: 'gte', value: new Date(from).toISOString() }],
+        })
+      ).length,
       40,
     );
   });
@@ -165,7 +195,12 @@ describe('search (contract §2)', () => {
 
 describe('search: cursor expiry, faults, late indexing and inserts', () => {
   test('a cursor unused for the (scaled) idle time expires', async () => {
-    const sim = await startSimulator({ recordings: 5, mix: noSpecials, cursorIdleMs: 600_000, timeScale: 6000 });
+    const sim = await startSimulator({
+      recordings: 5,
+      mix: noSpecials,
+      cursorIdleMs: 600_000,
+      timeScale: 6000,
+    });
     try {
       const token = await accessToken(sim);
       const first = await search(sim, token, { pageSize: 2 });

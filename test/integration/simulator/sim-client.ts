@@ -68,7 +68,11 @@ export function search(sim: Simulator, token: string, body: unknown): Promise<An
 }
 
 /** Every page of a listing, following cursors. */
-export async function listAll(sim: Simulator, token: string, body: Record<string, unknown>): Promise<SearchItem[]> {
+export async function listAll(
+  sim: Simulator,
+  token: string,
+  body: Record<string, unknown>,
+): Promise<SearchItem[]> {
   const items: SearchItem[] = [];
   let page = await search(sim, token, body);
   for (;;) {
@@ -86,8 +90,17 @@ export interface DownloadUrl {
   channel: string;
 }
 
-export function downloadUrl(sim: Simulator, token: string, id: string, channel = 'combined'): Promise<Answer<DownloadUrl>> {
-  return apiCall<DownloadUrl>(sim, token, `/api/v2/recording/${encodeURIComponent(id)}/download?channel=${channel}`);
+export function downloadUrl(
+  sim: Simulator,
+  token: string,
+  id: string,
+  channel = 'combined',
+): Promise<Answer<DownloadUrl>> {
+  return apiCall<DownloadUrl>(
+    sim,
+    token,
+    `/api/v2/recording/${encodeURIComponent(id)}/download?channel=${channel}`,
+  );
 }
 
 /** Polls `check` until it returns a value, or fails after `timeoutMs` (generous: only a hang should hit it). */

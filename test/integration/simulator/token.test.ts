@@ -7,7 +7,14 @@ import { request } from 'undici';
 import { startSimulator, type Simulator } from '../../../src/simulator/index.js';
 import { accessToken, apiCall, downloadUrl, eventually, tokenFor } from './sim-client.js';
 
-const noSpecials = { stillProcessing: 0, failed: 0, purged: 0, neverCaptured: 0, lateIndexed: 0, hostileIds: 0 };
+const noSpecials = {
+  stillProcessing: 0,
+  failed: 0,
+  purged: 0,
+  neverCaptured: 0,
+  lateIndexed: 0,
+  hostileIds: 0,
+};
 
 describe('token endpoint (contract §1)', () => {
   let sim: Simulator;
@@ -48,7 +55,11 @@ describe('token endpoint (contract §1)', () => {
   test('the granted scope is the requested ones bound to the client; user scopes are ignored', async () => {
     assert.equal((await tokenFor(sim, { scope: 'recording:read' })).body.scope, 'recording:read');
     assert.equal((await tokenFor(sim, { scope: 'recording:read bogus' })).body.scope, 'recording:read');
-    const ro = await tokenFor(sim, { client_id: 'read-only', client_secret: 's3cr:t', scope: 'recording:read recording:download' });
+    const ro = await tokenFor(sim, {
+      client_id: 'read-only',
+      client_secret: 's3cr:t',
+      scope: 'recording:read recording:download',
+    });
     assert.equal(ro.status, 200);
     assert.equal(ro.body.scope, 'recording:read');
   });
@@ -94,7 +105,12 @@ describe('token endpoint (contract §1)', () => {
 
 describe('token expiry and rotation', () => {
   test('a token is refused with 401 invalid_token once its (scaled) TTL has passed', async () => {
-    const sim = await startSimulator({ recordings: 1, mix: noSpecials, tokenTtlMs: 3_600_000, timeScale: 12_000 });
+    const sim = await startSimulator({
+      recordings: 1,
+      mix: noSpecials,
+      tokenTtlMs: 3_600_000,
+      timeScale: 12_000,
+    });
     try {
       const answer = await tokenFor(sim);
       assert.equal(answer.body.expires_in, 1); // 300 ms real, rounded up
