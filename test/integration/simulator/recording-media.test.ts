@@ -7,15 +7,6 @@ import { request } from 'undici';
 import { hostileIdSamples, startSimulator, type Simulator } from '../../../src/simulator/index.js';
 import { accessToken, apiCall, downloadUrl, eventually, waitPastExpires } from './sim-client.js';
 
-const noSpecials = {
-  stillProcessing: 0,
-  failed: 0,
-  purged: 0,
-  neverCaptured: 0,
-  lateIndexed: 0,
-  hostileIds: 0,
-};
-
 async function fetchMedia(url: string, headers: Record<string, string> = {}) {
   const res = await request(url, { headers });
   const body = Buffer.from(await res.body.arrayBuffer());
@@ -150,8 +141,9 @@ describe('detail, download URL and media (contract §3–§5)', () => {
     assert.equal(media.body.subarray(0, 4).toString('ascii'), 'RIFF');
     const truth = await sim.truth();
     const rec = truth.recordings.find((r) => r.recordingId === 'agent-only');
-    assert.equal(rec?.channels.find((c) => c.channel === 'combined')?.expected, 'media_unavailable');
-    assert.equal(rec?.channels.find((c) => c.channel === 'agent')?.expected, 'stored');
+    assert.ok(rec);
+    assert.equal(rec.channels.find((c) => c.channel === 'combined')?.expected, 'media_unavailable');
+    assert.equal(rec.channels.find((c) => c.channel === 'agent')?.expected, 'stored');
   });
 
   test('a channel must be named: combined, caller or agent', async () => {
