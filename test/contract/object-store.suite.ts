@@ -341,7 +341,10 @@ export function objectStoreSuite(
         }),
       );
       const winners = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value.md5] : []));
-      assert.ok(winners.length >= 1, 'at least one writer commits');
+      assert.ok(
+        winners.length >= 1,
+        `at least one writer commits: ${outcomes.map((o) => (o.status === 'rejected' ? String(o.reason) : 'ok')).join('; ')}`,
+      );
       for (const o of outcomes) {
         if (o.status === 'rejected') assert.ok(o.reason instanceof CxrecError, String(o.reason));
       }

@@ -1,0 +1,619 @@
+/**
+ * Amazon S3 (and S3-compatible) storage under `s3://bucket/prefix/`.
+ *
+ * Why the low-level multipart calls and not `@aws-sdk/lib-storage` `Upload`:
+ * `Upload` takes a whole stream and owns its parts, so it can neither keep
+ * the parts already sent when the CXone transfer breaks (the pipeline
+ * continues the same upload after a Range request; bytes already in S3 are
+ * not fetched again), nor check the whole object's size and md5 before
+ * `CompleteMultipartUpload`. Here every part carries `Content-MD5` (S3
+ * refuses a part whose bytes differ), the store hashes what it sends, and
+ * nothing completes unless the caller's size and md5 match it.
+ *
+ * Objects smaller than a part go in one `PutObject` with `Content-MD5` and
+ * the md5/sha256 metadata. A multipart upload must name its metadata when
+ * it is created, before the md5 is known, so after `Complete` the object is
+ * copied onto itself with the metadata (`CopyObject`, `REPLACE`, guarded by
+ * `x-amz-copy-source-if-match` so a concurrent writer's object never gets
+ * our digests). Between the two calls the object is visible, whole and
+ * verified, but without md5 metadata; on a versioned bucket the copy adds a
+ * version.
+ *
+ * Resume: within the process the parts sent stay in the upload. Across a
+ * crash they cannot be read back (S3 has no GET for the parts of an
+ * incomplete upload), so the pipeline could not re-hash them: the upload
+ * named by the resume token is aborted and the transfer restarts at 0.
+ */
+import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { Readable } from 'node:stream';
+
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+  UploadPartCommand,
+  type CompletedPart,
+  type S3ClientConfig,
+  type ServerSideEncryption,
+} from '@aws-sdk/client-s3';
+
+import { CxrecError, isAbortError } from '../errors.js';
+import { safeUrl } from '../redact.js';
+import { isLoopbackHost, urlSchemeProblem } from '../url-policy.js';
+import { assertCommitMatches, assertOpen, throwIfAborted } from './commit-check.js';
+import { assertObjectKey } from './keys.js';
+import type {
+  CommitOptions,
+  ObjectInfo,
+  ObjectStore,
+  OpenUploadOptions,
+  SignalOption,
+  StagedUpload,
+} from './object-store.js';
+
+/** S3 refuses parts below 5 MiB (except the last). */
+export const minPartSizeBytes = 5 * 1024 * 1024;
+
+export interface S3ObjectStoreOptions {
+  bucket: string;
+  /** The root inside the bucket, `''` or ending in `/`. */
+  prefix: string;
+  /** `CXREC_S3_SSE`. @default undefined (the bucket's default encryption) */
+  sse?: 'AES256' | 'aws:kms' | undefined;
+  /** `CXREC_S3_KMS_KEY_ID`, with `sse: 'aws:kms'`. @default undefined (the account's aws/s3 key) */
+  kmsKeyId?: string | undefined;
+  /** `CXREC_S3_FORCE_PATH_STYLE`. @default false */
+  forcePathStyle?: boolean | undefined;
+  /**
+   * An endpoint URL. @default undefined: the SDK reads `AWS_ENDPOINT_URL_S3`,
+   * `AWS_ENDPOINT_URL` or the profile's `endpoint_url` itself.
+   */
+  endpoint?: string | undefined;
+  /** @default undefined: the SDK reads `AWS_REGION` or the profile. */
+  region?: string | undefined;
+  /** @default undefined: the SDK's standard credential chain. */
+  credentials?: S3ClientConfig['credentials'];
+  /**
+   * Part size of multipart uploads, and the size below which an object goes
+   * in one PutObject; each upload in flight buffers up to one part.
+   * @default 8 MiB
+   */
+  partSizeBytes?: number | undefined;
+}
+
+export function openS3ObjectStore(options: S3ObjectStoreOptions): Promise<ObjectStore> {
+  return new Promise((resolve) => resolve(new S3ObjectStore(options)));
+}
+
+/** The endpoint the SDK will use from the environment, checked against the http:// rule up front. */
+function checkEndpoint(explicit: string | undefined): void {
+  const candidates: [string, string | undefined][] = [
+    ['the S3 endpoint', explicit],
+    ['AWS_ENDPOINT_URL_S3', process.env.AWS_ENDPOINT_URL_S3],
+    ['AWS_ENDPOINT_URL', process.env.AWS_ENDPOINT_URL],
+  ];
+  const found = candidates.find(([, v]) => v !== undefined && v !== '');
+  if (found?.[1] === undefined) return;
+  const [name, url] = [found[0], found[1]];
+  const problem = urlSchemeProblem(url);
+  if (problem !== undefined) {
+    throw new CxrecError('config_invalid', `${name} (${safeUrl(url)}) ${problem}`, {
+      context: { setting: name },
+    });
+  }
+}
+
+class S3ObjectStore implements ObjectStore {
+  readonly location: string;
+  private readonly client: S3Client;
+  private readonly partSize: number;
+  private readonly sse: { ServerSideEncryption?: ServerSideEncryption; SSEKMSKeyId?: string };
+
+  constructor(private readonly o: S3ObjectStoreOptions) {
+    if (o.prefix !== '' && !o.prefix.endsWith('/')) throw new Error('S3 prefix must be empty or end in /');
+    this.location = `s3://${o.bucket}/${o.prefix}`;
+    this.partSize = o.partSizeBytes ?? 8 * 1024 * 1024;
+    if (this.partSize < minPartSizeBytes) {
+      throw new CxrecError('config_invalid', `S3 part size must be at least ${minPartSizeBytes} bytes`);
+    }
+    if (o.kmsKeyId !== undefined && o.sse !== 'aws:kms') {
+      throw new CxrecError('config_invalid', 'CXREC_S3_KMS_KEY_ID needs CXREC_S3_SSE=aws:kms');
+    }
+    this.sse = {
+      ...(o.sse ? { ServerSideEncryption: o.sse } : {}),
+      ...(o.kmsKeyId ? { SSEKMSKeyId: o.kmsKeyId } : {}),
+    };
+    checkEndpoint(o.endpoint);
+    this.client = new S3Client({
+      forcePathStyle: o.forcePathStyle ?? false,
+      // The SDK's default adds CRC32 via aws-chunked trailers to every
+      // upload; S3-compatible servers (s3rver, older MinIO) store that
+      // framing as object bytes. We send Content-MD5 ourselves instead.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      ...(o.endpoint !== undefined ? { endpoint: o.endpoint } : {}),
+      ...(o.region !== undefined ? { region: o.region } : {}),
+      ...(o.credentials !== undefined ? { credentials: o.credentials } : {}),
+    });
+    // Whatever the endpoint's source (option, env, profile), plain http only
+    // to loopback: checked on every request, after endpoint resolution.
+    this.client.middlewareStack.add(
+      (next) => (args) => {
+        const request = args.request as { protocol?: string; hostname?: string };
+        if (request.protocol === 'http:' && !isLoopbackHost(request.hostname ?? '')) {
+          throw new CxrecError(
+            'config_invalid',
+            `the S3 endpoint ${request.hostname ?? ''} uses plain http:// on a non-loopback host; use https://`,
+          );
+        }
+        return next(args);
+      },
+      { step: 'finalizeRequest', name: 'cxrecLoopbackOnlyHttp' },
+    );
+  }
+
+  /** The S3 key of a store key. */
+  s3Key(key: string): string {
+    assertObjectKey(key, this.location);
+    return this.o.prefix + key;
+  }
+
+  async head(key: string, options?: SignalOption): Promise<ObjectInfo | undefined> {
+    const Key = this.s3Key(key);
+    throwIfAborted(options?.signal, { key });
+    try {
+      const out = await this.client.send(
+        new HeadObjectCommand({ Bucket: this.o.bucket, Key }),
+        httpOptions(options?.signal),
+      );
+      return {
+        key,
+        sizeBytes: out.ContentLength ?? 0,
+        ...digestsFrom(out.Metadata),
+      };
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw this.failure('HeadObject', key, err);
+    }
+  }
+
+  async openUpload(key: string, options: OpenUploadOptions): Promise<StagedUpload> {
+    const Key = this.s3Key(key);
+    throwIfAborted(options.signal, { key });
+    if (options.resumeToken !== undefined) await this.discardUpload(key, options.resumeToken, options);
+    if (options.sizeBytes < this.partSize) {
+      return new S3StagedUpload(this, key, Key, undefined, `s3-put:${randomBytes(8).toString('hex')}`);
+    }
+    try {
+      const out = await this.client.send(
+        new CreateMultipartUploadCommand({
+          Bucket: this.o.bucket,
+          Key,
+          ContentType: options.contentType,
+          ...this.sse,
+        }),
+        httpOptions(options.signal),
+      );
+      if (!out.UploadId) throw new Error('CreateMultipartUpload returned no UploadId');
+      return new S3StagedUpload(this, key, Key, out.UploadId, `s3-mpu:${out.UploadId}`);
+    } catch (err) {
+      throw this.failure('CreateMultipartUpload', key, err);
+    }
+  }
+
+  async discardUpload(key: string, resumeToken: string, options?: SignalOption): Promise<void> {
+    const Key = this.s3Key(key);
+    throwIfAborted(options?.signal, { key });
+    // `s3-put:` uploads staged nothing in S3; other tokens are not ours.
+    if (!resumeToken.startsWith('s3-mpu:')) return;
+    await this.abortMultipart(key, Key, resumeToken.slice('s3-mpu:'.length), options?.signal);
+  }
+
+  async abortMultipart(key: string, Key: string, UploadId: string, signal?: AbortSignal): Promise<void> {
+    try {
+      await this.client.send(
+        new AbortMultipartUploadCommand({ Bucket: this.o.bucket, Key, UploadId }),
+        httpOptions(signal),
+      );
+    } catch (err) {
+      if (errorName(err) === 'NoSuchUpload') return;
+      throw this.failure('AbortMultipartUpload', key, err);
+    }
+  }
+
+  async putSmall(
+    key: string,
+    body: Buffer,
+    contentType: string,
+    options?: SignalOption,
+  ): Promise<ObjectInfo> {
+    const Key = this.s3Key(key);
+    throwIfAborted(options?.signal, { key });
+    const md5 = createHash('md5').update(body).digest('hex');
+    const sha256 = createHash('sha256').update(body).digest('hex');
+    await this.putObject(key, Key, body, { md5, sha256 }, contentType, options?.signal);
+    return { key, sizeBytes: body.length, md5, sha256 };
+  }
+
+  /** One PutObject; S3 refuses it (BadDigest) unless the bytes match Content-MD5. */
+  async putObject(
+    key: string,
+    Key: string,
+    body: Buffer,
+    digests: { md5: string; sha256: string },
+    contentType: string,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    try {
+      const out = await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.o.bucket,
+          Key,
+          Body: body,
+          ContentLength: body.length,
+          ContentMD5: Buffer.from(digests.md5, 'hex').toString('base64'),
+          ContentType: contentType,
+          Metadata: { md5: digests.md5, sha256: digests.sha256 },
+          ...this.sse,
+        }),
+        httpOptions(signal),
+      );
+      this.checkEtag(key, out.ETag, digests.md5);
+    } catch (err) {
+      throw this.failure('PutObject', key, err);
+    }
+  }
+
+  async uploadPart(
+    key: string,
+    Key: string,
+    UploadId: string,
+    PartNumber: number,
+    part: Buffer,
+    signal: AbortSignal | undefined,
+  ): Promise<CompletedPart> {
+    const md5 = createHash('md5').update(part).digest();
+    try {
+      const out = await this.client.send(
+        new UploadPartCommand({
+          Bucket: this.o.bucket,
+          Key,
+          UploadId,
+          PartNumber,
+          Body: part,
+          ContentLength: part.length,
+          ContentMD5: md5.toString('base64'),
+        }),
+        httpOptions(signal),
+      );
+      if (!out.ETag) throw new Error('UploadPart returned no ETag');
+      this.checkEtag(key, out.ETag, md5.toString('hex'));
+      return { PartNumber, ETag: out.ETag };
+    } catch (err) {
+      throw this.failure(`UploadPart ${PartNumber}`, key, err);
+    }
+  }
+
+  /** Completes the upload; returns the ETag of the object it made visible. */
+  async complete(
+    key: string,
+    Key: string,
+    UploadId: string,
+    parts: CompletedPart[],
+    signal: AbortSignal | undefined,
+  ): Promise<string> {
+    try {
+      const out = await this.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.o.bucket,
+          Key,
+          UploadId,
+          MultipartUpload: { Parts: parts },
+        }),
+        httpOptions(signal),
+      );
+      return out.ETag ?? '';
+    } catch (err) {
+      throw this.failure('CompleteMultipartUpload', key, err);
+    }
+  }
+
+  /**
+   * Writes the digests as metadata by copying the object onto itself, only
+   * if it is still the object we completed (`etag`).
+   */
+  async writeDigests(key: string, Key: string, etag: string, options: CommitOptions): Promise<void> {
+    try {
+      const out = await this.client.send(
+        new CopyObjectCommand({
+          Bucket: this.o.bucket,
+          Key,
+          CopySource: `${this.o.bucket}/${encodeURIComponent(Key).replace(/%2F/g, '/')}`,
+          ...(etag ? { CopySourceIfMatch: etag } : {}),
+          MetadataDirective: 'REPLACE',
+          ContentType: options.contentType,
+          Metadata: { md5: options.md5.toLowerCase(), sha256: options.sha256.toLowerCase() },
+          ...this.sse,
+        }),
+        httpOptions(options.signal),
+      );
+      this.checkEtag(key, out.CopyObjectResult?.ETag, options.md5.toLowerCase());
+    } catch (err) {
+      if (errorName(err) === 'PreconditionFailed') {
+        throw new CxrecError(
+          'storage',
+          'another writer replaced the object while this one was being committed',
+          {
+            cause: err,
+            context: { key, location: this.location },
+          },
+        );
+      }
+      throw this.failure('CopyObject (writing md5/sha256 metadata)', key, err);
+    }
+  }
+
+  /**
+   * Without SSE-KMS, the ETag of a PutObject, UploadPart or single-request
+   * copy is the md5 S3 computed on what it stored: a second opinion.
+   */
+  private checkEtag(key: string, etag: string | undefined, md5: string): void {
+    if (this.o.sse === 'aws:kms' || etag === undefined) return;
+    const bare = etag.replace(/"/g, '').toLowerCase();
+    if (/^[0-9a-f]{32}$/.test(bare) && bare !== md5) {
+      throw new CxrecError('integrity', `S3 stored bytes whose md5 ${bare} differs from the ${md5} sent`, {
+        context: { key, location: this.location },
+      });
+    }
+  }
+
+  async read(key: string, options?: SignalOption): Promise<Readable> {
+    const Key = this.s3Key(key);
+    throwIfAborted(options?.signal, { key });
+    try {
+      const out = await this.client.send(
+        new GetObjectCommand({ Bucket: this.o.bucket, Key }),
+        httpOptions(options?.signal),
+      );
+      if (!(out.Body instanceof Readable)) throw new Error('GetObject returned no stream');
+      return out.Body;
+    } catch (err) {
+      if (isNotFound(err)) {
+        throw new CxrecError('storage', `no object at ${this.location}${key}`, {
+          retryable: false,
+          context: { key },
+        });
+      }
+      throw this.failure('GetObject', key, err);
+    }
+  }
+
+  async delete(key: string, options?: SignalOption): Promise<void> {
+    const Key = this.s3Key(key);
+    throwIfAborted(options?.signal, { key });
+    try {
+      await this.client.send(
+        new DeleteObjectCommand({ Bucket: this.o.bucket, Key }),
+        httpOptions(options?.signal),
+      );
+    } catch (err) {
+      if (isNotFound(err)) return;
+      throw this.failure('DeleteObject', key, err);
+    }
+  }
+
+  async probe(options?: SignalOption): Promise<void> {
+    // At the root, never under recordings/; removed at once.
+    const key = `.cxrec-probe-${randomBytes(8).toString('hex')}`;
+    const body = Buffer.from('cxrec probe\n');
+    const md5 = createHash('md5').update(body).digest('hex');
+    const sha256 = createHash('sha256').update(body).digest('hex');
+    await this.putObject(key, this.s3Key(key), body, { md5, sha256 }, 'text/plain', options?.signal);
+    await this.delete(key, options);
+  }
+
+  close(): Promise<void> {
+    this.client.destroy();
+    return Promise.resolve();
+  }
+
+  get partSizeBytes(): number {
+    return this.partSize;
+  }
+
+  failure(operation: string, key: string, err: unknown): CxrecError {
+    if (err instanceof CxrecError) return err;
+    const context = { key, location: this.location };
+    if (isAbortError(err))
+      return new CxrecError('aborted', `S3 ${operation} cancelled`, { cause: err, context });
+    const name = errorName(err);
+    const status = err instanceof S3ServiceException ? err.$metadata.httpStatusCode : undefined;
+    const hint =
+      name === 'AccessDenied' || status === 403
+        ? '; check the credentials may s3:PutObject, s3:GetObject, s3:DeleteObject and s3:AbortMultipartUpload on this bucket and prefix (and kms:GenerateDataKey with aws:kms)'
+        : name === 'NoSuchBucket'
+          ? '; the bucket does not exist (check CXREC_STORAGE and AWS_REGION)'
+          : name === 'BadDigest' || name === 'InvalidDigest'
+            ? '; S3 refused bytes that did not match their Content-MD5'
+            : '';
+    const permanent =
+      status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429;
+    return new CxrecError(
+      name === 'BadDigest' ? 'integrity' : 'storage',
+      `S3 ${operation} failed: ${name}${status ? ` (HTTP ${status})` : ''}${hint}`,
+      { cause: err, context, retryable: !permanent },
+    );
+  }
+}
+
+class S3StagedUpload implements StagedUpload {
+  readonly stagedBytes = 0;
+  private readonly md5: Hash = createHash('md5');
+  private readonly parts: CompletedPart[] = [];
+  /** Bytes not yet sent: fewer than one part. */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private written = 0;
+  private state: 'open' | 'committed' | 'parked' | 'aborted' = 'open';
+  private completedEtag: string | undefined;
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly store: S3ObjectStore,
+    private readonly key: string,
+    private readonly s3Key: string,
+    /** Undefined for an object sent in one PutObject at commit. */
+    private readonly uploadId: string | undefined,
+    readonly resumeToken: string,
+  ) {}
+
+  get bytesWritten(): number {
+    return this.written;
+  }
+
+  write(chunk: Buffer, options?: SignalOption): Promise<void> {
+    const run = this.queue.then(() => this.writeNow(chunk, options?.signal));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async writeNow(chunk: Buffer, signal: AbortSignal | undefined): Promise<void> {
+    assertOpen(this.state !== 'open', this.context);
+    throwIfAborted(signal, { key: this.key });
+    const partSize = this.store.partSizeBytes;
+    if (this.pendingBytes + chunk.length < partSize) {
+      // Copied: the caller may reuse its buffer once the write resolves.
+      this.accept([...this.pending, Buffer.from(chunk)], this.pendingBytes + chunk.length, [], chunk);
+      return;
+    }
+    if (this.uploadId === undefined) {
+      throw new CxrecError(
+        'integrity',
+        'more bytes arrived than the size this upload was opened with (an object below one part is sent in one PutObject); reopen it with the right sizeBytes',
+        { retryable: false, context: this.context },
+      );
+    }
+    // Only on success do the counters move: a part that failed (or one sent
+    // before a later part failed) is sent again under the same number, which
+    // replaces it in S3.
+    let rest = Buffer.concat([...this.pending, chunk]);
+    const sent: CompletedPart[] = [];
+    while (rest.length >= partSize) {
+      const number = this.parts.length + sent.length + 1;
+      sent.push(
+        await this.store.uploadPart(
+          this.key,
+          this.s3Key,
+          this.uploadId,
+          number,
+          rest.subarray(0, partSize),
+          signal,
+        ),
+      );
+      rest = rest.subarray(partSize);
+    }
+    this.accept(rest.length > 0 ? [Buffer.from(rest)] : [], rest.length, sent, chunk);
+  }
+
+  private accept(pending: Buffer[], pendingBytes: number, sent: CompletedPart[], chunk: Buffer): void {
+    this.pending = pending;
+    this.pendingBytes = pendingBytes;
+    this.parts.push(...sent);
+    this.md5.update(chunk);
+    this.written += chunk.length;
+  }
+
+  async commit(options: CommitOptions): Promise<ObjectInfo> {
+    await this.queue;
+    assertOpen(this.state !== 'open', this.context);
+    throwIfAborted(options.signal, { key: this.key });
+    assertCommitMatches(
+      { sizeBytes: this.written, md5: this.md5.copy().digest('hex') },
+      options,
+      this.context,
+    );
+    const digests = { md5: options.md5.toLowerCase(), sha256: options.sha256.toLowerCase() };
+    const rest = Buffer.concat(this.pending);
+    if (this.uploadId === undefined) {
+      await this.store.putObject(this.key, this.s3Key, rest, digests, options.contentType, options.signal);
+    } else {
+      if (rest.length > 0 || this.parts.length === 0) {
+        const number = this.parts.length + 1;
+        this.parts.push(
+          await this.store.uploadPart(this.key, this.s3Key, this.uploadId, number, rest, options.signal),
+        );
+        this.pending = [];
+        this.pendingBytes = 0;
+      }
+      // Kept, so a commit retried after a failed copy only redoes the copy,
+      // and abort knows there is no upload left to abort.
+      this.completedEtag ??= await this.store.complete(
+        this.key,
+        this.s3Key,
+        this.uploadId,
+        this.parts,
+        options.signal,
+      );
+      await this.store.writeDigests(this.key, this.s3Key, this.completedEtag, options);
+    }
+    this.state = 'committed';
+    this.pending = [];
+    return { key: this.key, sizeBytes: this.written, ...digests };
+  }
+
+  /** The multipart upload stays for `discardUpload` or the next attempt's `openUpload`, which aborts it. */
+  async park(): Promise<void> {
+    await this.queue;
+    if (this.state !== 'open') return;
+    this.state = 'parked';
+    this.pending = [];
+  }
+
+  async abort(): Promise<void> {
+    await this.queue;
+    if (this.state === 'committed' || this.state === 'aborted') return;
+    this.state = 'aborted';
+    this.pending = [];
+    if (this.uploadId !== undefined && this.completedEtag === undefined) {
+      await this.store.abortMultipart(this.key, this.s3Key, this.uploadId);
+    }
+  }
+
+  private get context(): { key: string; location: string } {
+    return { key: this.key, location: this.store.location };
+  }
+}
+
+function digestsFrom(metadata: Record<string, string> | undefined): { md5?: string; sha256?: string } {
+  const md5 = metadata?.md5?.toLowerCase();
+  const sha256 = metadata?.sha256?.toLowerCase();
+  return {
+    ...(md5 && /^[0-9a-f]{32}$/.test(md5) ? { md5 } : {}),
+    ...(sha256 && /^[0-9a-f]{64}$/.test(sha256) ? { sha256 } : {}),
+  };
+}
+
+function httpOptions(signal: AbortSignal | undefined): { abortSignal?: AbortSignal } {
+  return signal ? { abortSignal: signal } : {};
+}
+
+function errorName(err: unknown): string {
+  if (err instanceof S3ServiceException) return err.name;
+  return err instanceof Error ? err.name : 'Error';
+}
+
+function isNotFound(err: unknown): boolean {
+  const name = errorName(err);
+  return (
+    name === 'NotFound' ||
+    name === 'NoSuchKey' ||
+    (err instanceof S3ServiceException && err.$metadata.httpStatusCode === 404 && name !== 'NoSuchBucket')
+  );
+}
