@@ -22,6 +22,16 @@
  * ours over a window, and timer rounding (timers may fire up to a
  * millisecond early after integer rounding).
  *
+ * ## Slow start after a pause
+ *
+ * A 429 means someone else is spending the budget too. When the pause
+ * ends, releasing every waiting caller at once would send a herd into a
+ * tenant that may refuse again, and every refused request that was already
+ * on its way lands inside the new Retry-After. So after a pause at most one
+ * request is in flight; each one answered without a new pause doubles
+ * that, until the cap is gone. (A caller reports a 429 with `pauseFor`
+ * *before* releasing its permit, so the limiter knows that request failed.)
+ *
  * A refused (429) request does not count on the server, but we keep
  * counting it: a 429 means our picture of the budget was wrong (another
  * process is spending it), so erring on the slow side is right.
@@ -57,6 +67,7 @@ export interface RateLimiter {
   /**
    * The tenant answered 429: no request of any caller may go out for `ms`
    * from now. A shorter pause never shortens a longer one already set.
+   * Call it before releasing the refused request's permit.
    */
   pauseFor(ms: number): Promise<void>;
 }
@@ -106,6 +117,10 @@ export class SlidingWindowRateLimiter implements RateLimiter {
   private doneHead = 0;
   private inFlight = 0;
   private pausedUntil = -Infinity;
+  /** Requests allowed in flight at once; finite only while slowly starting after a pause. */
+  private rampCap = Infinity;
+  /** Bumped by every pause, so a permit knows whether a pause happened while it was out. */
+  private pauseEpoch = 0;
   private readonly waiters: Waiter[] = [];
   private cancelTimer: (() => void) | undefined;
   private timerAt = Infinity;
@@ -154,10 +169,10 @@ export class SlidingWindowRateLimiter implements RateLimiter {
     const until = this.clock.now() + Math.max(0, ms);
     this.counters.pauses++;
     this.counters.pausedMs += Math.max(0, ms);
-    if (until > this.pausedUntil) {
-      this.pausedUntil = until;
-      this.pump();
-    }
+    this.pauseEpoch++;
+    this.rampCap = 1;
+    if (until > this.pausedUntil) this.pausedUntil = until;
+    this.pump();
     return Promise.resolve();
   }
 
@@ -175,7 +190,12 @@ export class SlidingWindowRateLimiter implements RateLimiter {
   private pump(): void {
     const now = this.clock.now();
     this.prune(now);
-    while (this.waiters.length > 0 && now >= this.pausedUntil && this.used() < this.limit) {
+    while (
+      this.waiters.length > 0 &&
+      now >= this.pausedUntil &&
+      this.used() < this.limit &&
+      this.inFlight < this.rampCap
+    ) {
       const waiter = this.waiters.shift() as Waiter;
       if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener('abort', waiter.onAbort);
       this.inFlight++;
@@ -234,12 +254,19 @@ export class SlidingWindowRateLimiter implements RateLimiter {
 
   private permit(): RatePermit {
     let released = false;
+    const epoch = this.pauseEpoch;
     return {
       release: (options: { sent?: boolean } = {}) => {
         if (released) return Promise.resolve();
         released = true;
         this.inFlight--;
-        if (options.sent !== false) this.done.push(this.clock.now());
+        if (options.sent !== false) {
+          this.done.push(this.clock.now());
+          // Granted and answered with no pause in between: the tenant takes traffic again.
+          if (epoch === this.pauseEpoch && this.rampCap !== Infinity) {
+            this.rampCap = this.rampCap * 2 >= this.limit ? Infinity : this.rampCap * 2;
+          }
+        }
         this.pump();
         return Promise.resolve();
       },

@@ -77,6 +77,9 @@ export interface TransportOptions {
   clock?: Clock;
 }
 
+/** The pause after a 429 without `Retry-After`: the smallest one CXone sends. */
+const defaultPauseMs = 1000;
+
 /** Largest error body we read; error answers are tiny, and this bounds a misbehaving proxy's HTML page. */
 const maxErrorBodyBytes = 64 * 1024;
 
@@ -169,12 +172,21 @@ export class Transport {
       responseHeaders = response.headers;
       text = status >= 200 && status < 300 ? await response.body.text() : await readCapped(response.body);
     } catch (error) {
+      await permit.release();
       if (isAbortError(error)) throw error;
       this.options.stats.record(spec.endpoint, 'network');
       throw new NoAnswer(error);
-    } finally {
-      await permit.release();
     }
+    if (status === 429) {
+      // Every caller of the tenant waits, not just this one: the next
+      // request of anyone would be refused too, and a refused request in a
+      // burst can prolong it. Paused before the permit goes back, so the
+      // limiter knows this request did not succeed (see its slow start).
+      await this.options.limiter.pauseFor(
+        parseRetryAfterMs(responseHeaders['retry-after']) ?? defaultPauseMs,
+      );
+    }
+    await permit.release();
     this.options.stats.record(spec.endpoint, status);
     this.options.logger.debug(
       { endpoint: spec.endpoint, ...spec.context, status, ms: Math.round(this.clock.now() - started) },
@@ -184,24 +196,20 @@ export class Transport {
       return { status, body: parseJson(text, spec.endpoint) };
     }
     const errorBody = parseErrorBody(text);
-    throw await this.errorFor(spec, status, errorBody, responseHeaders, token);
+    throw this.errorFor(spec, status, errorBody, responseHeaders, token);
   }
 
-  private async errorFor(
+  private errorFor(
     spec: CallSpec,
     status: number,
     body: ErrorBody,
     headers: Record<string, string | string[] | undefined>,
     token: string | undefined,
-  ): Promise<CxrecError> {
+  ): CxrecError {
     const retryAfterMs = parseRetryAfterMs(headers['retry-after']);
     const context = { endpoint: spec.endpoint, status, ...spec.context };
     if (status === 429) {
-      // Every caller of the tenant waits, not just this one: the next
-      // request of anyone would be refused too, and a refused request in a
-      // burst can prolong it.
-      const pauseMs = retryAfterMs ?? 1000;
-      await this.options.limiter.pauseFor(pauseMs);
+      const pauseMs = retryAfterMs ?? defaultPauseMs;
       return new CxrecError(
         'rate_limited',
         `CXone rate limit reached; pausing the tenant for ${pauseMs} ms`,

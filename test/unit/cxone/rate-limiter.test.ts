@@ -75,19 +75,51 @@ describe('SlidingWindowRateLimiter', () => {
     await next;
   });
 
-  it('pauses every caller for the whole pause, then resumes', async () => {
+  it('pauses every caller for the whole pause, then resumes with a slow start', async () => {
     const clock = new FakeClock();
     const limiter = new SlidingWindowRateLimiter({ limit: 100, windowMs: 1000, clock });
     await limiter.pauseFor(3000);
     await limiter.pauseFor(1000); // a shorter pause must not shorten the longer one
-    const grantedAt: number[] = [];
-    const all = Array.from({ length: 4 }, () => limiter.acquire().then(() => grantedAt.push(clock.now())));
+    const granted: { at: number; permit: RatePermit }[] = [];
+    const all = Array.from({ length: 7 }, () =>
+      limiter.acquire().then((permit) => granted.push({ at: clock.now(), permit })),
+    );
     await clock.advance(2999);
-    assert.equal(grantedAt.length, 0);
+    assert.equal(granted.length, 0);
     await clock.advance(10);
+    // One probe first; each answer without a new pause doubles what may be in flight.
+    assert.equal(granted.length, 1);
+    await granted[0]!.permit.release();
+    await flush();
+    assert.equal(granted.length, 3);
+    await granted[1]!.permit.release();
+    await granted[2]!.permit.release();
+    await flush();
+    assert.equal(granted.length, 7);
     await Promise.all(all);
-    assert.equal(grantedAt.length, 4);
-    assert.ok(grantedAt.every((t) => t >= 3000));
+    assert.ok(granted.every((g) => g.at >= 3000));
+  });
+
+  it('keeps probing one at a time while 429s keep coming', async () => {
+    const clock = new FakeClock();
+    const limiter = new SlidingWindowRateLimiter({ limit: 100, windowMs: 1000, clock });
+    await limiter.pauseFor(1000);
+    const granted: RatePermit[] = [];
+    const all = Array.from({ length: 3 }, () => limiter.acquire().then((p) => granted.push(p)));
+    await clock.advance(1001);
+    assert.equal(granted.length, 1);
+    // The probe is refused: its caller reports the pause, then releases.
+    await limiter.pauseFor(1000);
+    await granted[0]!.release();
+    await clock.advance(500);
+    assert.equal(granted.length, 1);
+    await clock.advance(501);
+    assert.equal(granted.length, 2);
+    // This probe gets through: two may now be in flight.
+    await granted[1]!.release();
+    await flush();
+    assert.equal(granted.length, 3);
+    await Promise.all(all);
   });
 
   it('rejects an aborted waiter, removes it, and lets the next one through', async () => {
