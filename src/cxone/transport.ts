@@ -257,10 +257,14 @@ export class Transport {
     if (!answeredOnce && counts.fault > 0) {
       // Not one HTTP answer in all attempts: the host is down, refused,
       // misnamed or blackholed. That is exit 3, not a per-recording failure.
-      return new CxrecError('unreachable', `cannot reach CXone after ${counts.fault} attempts`, {
-        cause,
-        context: { endpoint: spec.endpoint, host: this.options.baseUrl.host },
-      });
+      return new CxrecError(
+        'unreachable',
+        `cannot reach CXone after ${counts.fault} attempt${counts.fault === 1 ? '' : 's'}`,
+        {
+          cause,
+          context: { endpoint: spec.endpoint, host: this.options.baseUrl.host },
+        },
+      );
     }
     return cause;
   }

@@ -5,11 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { Writable } from 'node:stream';
 
 import { CxoneClient } from '../../../src/cxone/client.js';
 import { SlidingWindowRateLimiter } from '../../../src/cxone/rate-limiter.js';
 import type { Recording } from '../../../src/cxone/wire.js';
 import { CxrecError } from '../../../src/errors.js';
+import { createLogger } from '../../../src/log.js';
 import { startSimulator, type RecordingSpec, type Simulator } from '../../../src/simulator/index.js';
 import { clientFor, RecordingLimiter, runConcurrently, silentLogger } from './helpers.js';
 
@@ -126,7 +128,15 @@ describe('CxoneClient against the simulator', { concurrency: false }, () => {
 
     it('a wrong secret is auth_failed naming CXONE_CLIENT_ID, never the secret', async () => {
       const secret = 'wrong-secret-d41d8cd98f00';
-      const client = clientFor(sim, generous(), { clientSecret: secret });
+      const lines: string[] = [];
+      const destination = new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          lines.push(chunk.toString('utf8'));
+          done();
+        },
+      });
+      const logger = createLogger({ level: 'debug', pretty: false, destination });
+      const client = clientFor(sim, generous(), { clientSecret: secret, logger });
       try {
         await assert.rejects(client.detail(sim.recordingIds()[0]!), (err: unknown) => {
           assert.ok(err instanceof CxrecError);
@@ -138,6 +148,8 @@ describe('CxoneClient against the simulator', { concurrency: false }, () => {
           assert.doesNotMatch(JSON.stringify(err.context), new RegExp(secret));
           return true;
         });
+        assert.ok(lines.length > 0, 'the refusal was logged');
+        assert.doesNotMatch(lines.join(''), new RegExp(secret));
       } finally {
         await client.close();
       }
