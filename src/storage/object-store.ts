@@ -26,7 +26,12 @@ export interface SignalOption {
 export interface OpenUploadOptions extends SignalOption {
   /** `audio/wav` or `audio/mpeg`. */
   contentType: string;
-  /** The final size announced by CXone; lets a backend size its parts. */
+  /**
+   * The final size announced by CXone; lets a backend size its parts. It
+   * binds loosely: commit checks the size actually written, but S3 sends an
+   * object announced smaller than one part (8 MiB) in a single PutObject and
+   * refuses (`integrity`) a write that would grow it past a part.
+   */
   sizeBytes: number;
   /**
    * The `resumeToken` of an earlier upload of this key that this process (or
