@@ -2,6 +2,12 @@ import { Command, CommanderError } from 'commander';
 
 import { CxrecError } from '../errors.js';
 import { rootLogger } from '../log.js';
+import { doctorCommand } from './doctor.js';
+import { exportCommand } from './export.js';
+import { manifestCommand } from './manifest.js';
+import { simulateCommand } from './simulate.js';
+import { statusCommand } from './status.js';
+import { verifyCommand } from './verify.js';
 
 /** Builds the `cxrec` program; each command lives in its own file under `cli/`. */
 export function buildProgram(): Command {
@@ -9,7 +15,22 @@ export function buildProgram(): Command {
     .description('Export NICE CXone call recordings, verified, into your own storage.')
     .option('--config <file>', 'YAML file with settings (environment variables win)')
     .showHelpAfterError()
-    .exitOverride();
+    .exitOverride()
+    .addHelpText(
+      'after',
+      '\nSettings come from environment variables (see README), or a YAML file given with --config.\n' +
+        'Quick start: `cxrec simulate` in one terminal, then `cxrec export --since <ISO>` with the variables it prints.',
+    );
+  for (const command of [
+    exportCommand(),
+    statusCommand(),
+    manifestCommand(),
+    verifyCommand(),
+    doctorCommand(),
+    simulateCommand(),
+  ]) {
+    program.addCommand(command.exitOverride());
+  }
   return program;
 }
 

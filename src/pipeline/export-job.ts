@@ -20,6 +20,7 @@ import { sleep } from '../cxone/clock.js';
 import { discoverWindow, recheckWaiting, type DiscoverContext } from './discover.js';
 import { decodeUploadRef, downloadJob, type DownloadContext } from './download.js';
 import type { RecordingApi } from './recording-api.js';
+import { writeSidecars } from './sidecars.js';
 import { newOwnerId, releaseDeadLocalLeases, WorkerPool } from './workers.js';
 import type { Dispatcher } from 'undici';
 
@@ -38,6 +39,8 @@ export interface ExportOptions {
   retentionDays: number;
   backoffSeconds: number;
   mediaHosts: readonly string[];
+  /** Write a metadata sidecar per recording (CXREC_SIDECARS). */
+  sidecars: boolean;
   log: Logger;
   signal: AbortSignal;
   /** Called with each progress snapshot (about once a second). */
@@ -207,6 +210,10 @@ export async function runExport(options: ExportOptions): Promise<ExportSummary> 
 
   if (!options.signal.aborted) await discardAbandonedUploads(ledger, store, now(), log);
   const rows = await windowRows(ledger, window);
+  if (options.sidecars && !options.signal.aborted) {
+    const written = await writeSidecars(store, rows, isFinal, options.signal);
+    log.debug({ written }, 'metadata sidecars written');
+  }
   const byState: ExportSummary['byState'] = {};
   let unsettled = 0;
   for (const row of rows) {

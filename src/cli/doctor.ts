@@ -1,0 +1,168 @@
+import { access, constants, stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+
+import { Command } from 'commander';
+
+import { loadConfig, redactUrlPassword, type Config } from '../config.js';
+import { CxrecError, describeError } from '../errors.js';
+import { configureRootLogger, type Logger } from '../log.js';
+import { openCxone, openState, openStore } from '../runtime.js';
+
+interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+  fix?: string;
+}
+
+export function doctorCommand(): Command {
+  return new Command('doctor')
+    .description(
+      'Checks settings, the CXone token and its granted scopes, storage and the ledger, and says what to fix.',
+    )
+    .addHelpText('after', '\nExit codes: 0 all fine; 1 otherwise.')
+    .action(async (_opts: unknown, command: Command) => {
+      const { config: configFile } = command.optsWithGlobals<{ config?: string }>();
+      const checks: Check[] = [];
+      let config: Config | undefined;
+      try {
+        config = loadConfig({ configFile });
+        checks.push({ name: 'settings', ok: true, detail: 'every setting is valid' });
+      } catch (err) {
+        checks.push({
+          name: 'settings',
+          ok: false,
+          detail: describeError(err).message,
+          fix: 'correct the settings named above',
+        });
+      }
+      if (config) {
+        const log = configureRootLogger({ level: 'error' });
+        checks.push(await checkCxone(config, log));
+        checks.push(await checkStorage(config));
+        checks.push(await checkState(config));
+      }
+      for (const c of checks) {
+        process.stdout.write(
+          `${c.ok ? 'ok  ' : 'FAIL'}  ${c.name.padEnd(8)}  ${c.detail.replace(/\n/g, '\n                ')}\n`,
+        );
+        if (!c.ok && c.fix) process.stdout.write(`                fix: ${c.fix}\n`);
+      }
+      process.exitCode = checks.every((c) => c.ok) ? 0 : 1;
+    });
+}
+
+async function checkCxone(config: Config, log: Logger): Promise<Check> {
+  let cxone;
+  try {
+    cxone = openCxone(config, log);
+  } catch (err) {
+    return {
+      name: 'cxone',
+      ok: false,
+      detail: describeError(err).message,
+      fix: 'set CXONE_API_URL, CXONE_CLIENT_ID and CXONE_CLIENT_SECRET',
+    };
+  }
+  try {
+    const access = await cxone.client.checkAccess({ signal: AbortSignal.timeout(60_000) });
+    if (access.missingScopes.length > 0) {
+      return {
+        name: 'cxone',
+        ok: false,
+        detail: `token granted [${access.grantedScopes.join(' ')}], missing ${access.missingScopes.join(', ')}`,
+        fix:
+          'bind the missing scope(s) to the API client itself, not to a user: ' +
+          'Admin > Security > OAuth > API Clients > Scopes',
+      };
+    }
+    return {
+      name: 'cxone',
+      ok: true,
+      detail: `token granted [${access.grantedScopes.join(' ')}] by ${config.apiUrl ?? ''}`,
+    };
+  } catch (err) {
+    const code = err instanceof CxrecError ? err.code : undefined;
+    const fix =
+      code === 'auth_failed'
+        ? 'check CXONE_CLIENT_ID and CXONE_CLIENT_SECRET (Admin > Security > OAuth > API Clients)'
+        : code === 'scope_missing'
+          ? 'bind recording:read and recording:download to the API client itself, not to a user'
+          : 'check CXONE_API_URL and that this machine can reach it';
+    return { name: 'cxone', ok: false, detail: describeError(err).message, fix };
+  } finally {
+    await cxone.close();
+  }
+}
+
+async function checkStorage(config: Config): Promise<Check> {
+  try {
+    const store = await openStore(config);
+    try {
+      await store.probe({ signal: AbortSignal.timeout(60_000) });
+      return { name: 'storage', ok: true, detail: `${store.location} can be written` };
+    } finally {
+      await store.close?.();
+    }
+  } catch (err) {
+    return {
+      name: 'storage',
+      ok: false,
+      detail: describeError(err).message,
+      fix: `check CXREC_STORAGE (${config.storage}) and the credentials for it`,
+    };
+  }
+}
+
+async function checkState(config: Config): Promise<Check> {
+  const isPostgres = /^postgres(ql)?:\/\//i.test(config.state);
+  if (!isPostgres && config.state !== ':memory:') {
+    const file = resolve(config.state);
+    const exists = await stat(file).then(
+      () => true,
+      () => false,
+    );
+    if (!exists) {
+      // A ledger that does not exist yet is fine if it can be created: check without creating it.
+      let dir = dirname(file);
+      while (
+        !(await stat(dir).then(
+          () => true,
+          () => false,
+        ))
+      )
+        dir = dirname(dir);
+      try {
+        await access(dir, constants.W_OK);
+        return { name: 'state', ok: true, detail: `${file} does not exist yet and will be created` };
+      } catch {
+        return {
+          name: 'state',
+          ok: false,
+          detail: `${dir} is not writable, so ${file} cannot be created`,
+          fix: 'point CXREC_STATE at a writable location',
+        };
+      }
+    }
+  }
+  try {
+    const ledger = await openState(config);
+    try {
+      const counts = await ledger.counts();
+      return {
+        name: 'state',
+        ok: true,
+        detail: `${ledger.location} is usable (${counts.backlog} in backlog)`,
+      };
+    } finally {
+      await ledger.close();
+    }
+  } catch (err) {
+    return {
+      name: 'state',
+      ok: false,
+      detail: describeError(err).message,
+      fix: `check CXREC_STATE (${redactUrlPassword(config.state)})`,
+    };
+  }
+}

@@ -1,0 +1,133 @@
+import { Command, Option } from 'commander';
+
+import { CxrecError } from '../errors.js';
+import { runExport, type ExportSummary } from '../pipeline/export-job.js';
+import { openCxone, openState, openStore } from '../runtime.js';
+import { commandContext, shutdownSignal } from './command-context.js';
+import { formatBytes, formatDuration, progressDisplay } from './progress-display.js';
+
+export function exportCommand(): Command {
+  return new Command('export')
+    .description(
+      'Back up one window of recordings: since ≤ createdDate < until. Discovers, waits for recordings still ' +
+        'Processing, downloads, verifies and stores each one, and returns once every recording of the window ' +
+        'is settled and a last listing of the window finds nothing new.',
+    )
+    .addOption(
+      new Option(
+        '--since <iso>',
+        'start of the window, inclusive (e.g. 2024-01-15T00:00:00Z)',
+      ).makeOptionMandatory(),
+    )
+    .option('--until <iso>', 'end of the window, exclusive; not in the future (default: now)')
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 every recording settled and none failed; 1 some failed; 2 bad usage or settings;\n' +
+        '3 cannot reach CXone or auth refused; 130/143 stopped by SIGINT/SIGTERM (re-run to continue).\n' +
+        'Progress goes to stderr, the summary to stdout.',
+    )
+    .action(async (opts: { since: string; until?: string }, command: Command) => {
+      const { config, log } = commandContext(command);
+      const now = new Date();
+      const since = parseInstant(opts.since, '--since');
+      const until = opts.until === undefined ? now : parseInstant(opts.until, '--until');
+      if (until.getTime() > now.getTime() + 1000) {
+        throw new CxrecError(
+          'usage',
+          `--until ${opts.until ?? ''} is in the future; recordings still to come are \`cxrec run\`'s job`,
+        );
+      }
+      if (since.getTime() >= until.getTime()) {
+        throw new CxrecError(
+          'usage',
+          `--since must be before --until (got ${since.toISOString()} ≥ ${until.toISOString()})`,
+        );
+      }
+
+      const cxone = openCxone(config, log);
+      const ledger = await openState(config);
+      const store = await openStore(config);
+      const shutdown = shutdownSignal(log);
+      const display = progressDisplay();
+      let summary: ExportSummary;
+      try {
+        summary = await runExport({
+          since,
+          until,
+          api: cxone.api,
+          ledger,
+          store,
+          dispatcher: cxone.dispatcher,
+          channels: config.channels,
+          channelFallback: config.channelFallback,
+          concurrency: config.concurrency,
+          pollSeconds: config.pollSeconds,
+          maxProcessingMinutes: config.maxProcessingMinutes,
+          retentionDays: config.retentionDays,
+          backoffSeconds: config.backoffSeconds,
+          mediaHosts: config.mediaHosts,
+          sidecars: config.sidecars,
+          log,
+          signal: shutdown.signal,
+          onProgress: (p) => display.update(p),
+        });
+      } finally {
+        display.done();
+        shutdown.dispose();
+        await store.close?.();
+        await ledger.close();
+        await cxone.close();
+      }
+      const calls = Object.values(cxone.client.stats()).reduce(
+        (sum, byStatus) => sum + Object.values(byStatus).reduce((a, b) => a + b, 0),
+        0,
+      );
+      process.stdout.write(formatSummary(summary, calls));
+      const sig = shutdown.received();
+      if (sig) process.exitCode = sig === 'SIGINT' ? 130 : 143;
+      else process.exitCode = summary.byState.failed ? 1 : 0;
+    });
+}
+
+/** ISO-8601 with a date and, when a time is given, a zone (`Z` or `±hh:mm`); a bare date is UTC midnight. */
+export function parseInstant(value: string, flag: string): Date {
+  const ok = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2}))?$/.test(value);
+  const date = new Date(/T/.test(value) ? value : `${value}T00:00:00Z`);
+  if (!ok || Number.isNaN(date.getTime())) {
+    throw new CxrecError(
+      'usage',
+      `${flag} ${JSON.stringify(value)} is not an ISO-8601 instant (examples: 2024-01-15, 2024-01-15T08:00:00Z, 2024-01-15T09:00:00+01:00)`,
+    );
+  }
+  return date;
+}
+
+export function formatSummary(s: ExportSummary, apiCalls: number): string {
+  const lines: string[] = [];
+  lines.push('');
+  lines.push(
+    s.interrupted ? 'Export stopped before the end (run it again to continue).' : 'Export finished.',
+  );
+  lines.push('');
+  const rows: [string, string, number][] = [];
+  for (const [state, reasons] of Object.entries(s.byState)) {
+    for (const [reason, n] of Object.entries(reasons)) rows.push([state, reason, n]);
+  }
+  rows.sort((a, b) => a[0].localeCompare(b[0]) || b[2] - a[2]);
+  if (s.unsettled > 0) rows.push(['(not settled yet)', '', s.unsettled]);
+  const w0 = Math.max(5, ...rows.map((r) => r[0].length));
+  const w1 = Math.max(6, ...rows.map((r) => r[1].length));
+  lines.push(`${'state'.padEnd(w0)}  ${'reason'.padEnd(w1)}  count`);
+  lines.push(`${'-'.repeat(w0)}  ${'-'.repeat(w1)}  -----`);
+  for (const [state, reason, n] of rows)
+    lines.push(`${state.padEnd(w0)}  ${reason.padEnd(w1)}  ${String(n).padStart(5)}`);
+  lines.push(`${'total'.padEnd(w0)}  ${''.padEnd(w1)}  ${String(s.total).padStart(5)}`);
+  lines.push('');
+  const stored = Object.values(s.byState.stored ?? {}).reduce((a, b) => a + b, 0);
+  lines.push(
+    `${formatBytes(s.bytesDownloaded)} downloaded in ${formatDuration(s.elapsedMs)}; ` +
+      `${apiCalls} API calls (${stored > 0 ? (apiCalls / stored).toFixed(3) : '-'} per stored object), ${s.listings} full listings.`,
+  );
+  lines.push('');
+  return lines.join('\n');
+}

@@ -1,0 +1,72 @@
+import { createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import type { Writable } from 'node:stream';
+
+import { Command, Option } from 'commander';
+
+import { CxrecError } from '../errors.js';
+import { openState } from '../runtime.js';
+import { commandContext } from './command-context.js';
+
+const columns = ['recordingId', 'channel', 'key', 'sizeBytes', 'md5', 'sha256', 'storedAt'] as const;
+
+export function manifestCommand(): Command {
+  return new Command('manifest')
+    .description('One line per stored object: recordingId, channel, key, sizeBytes, md5, sha256, storedAt.')
+    .addOption(new Option('--format <format>', 'output format').choices(['jsonl', 'csv']).default('jsonl'))
+    .option('--output <file>', 'write to FILE instead of stdout')
+    .action(async (opts: { format: 'jsonl' | 'csv'; output?: string }, command: Command) => {
+      const { config } = commandContext(command);
+      const ledger = await openState(config);
+      const out: Writable =
+        opts.output === undefined ? process.stdout : createWriteStream(opts.output, { mode: 0o640 });
+      if (opts.output !== undefined) {
+        await Promise.race([
+          once(out, 'open'),
+          once(out, 'error').then(([err]) => {
+            throw new CxrecError(
+              'usage',
+              `--output ${opts.output ?? ''}: cannot write the file (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+            );
+          }),
+        ]);
+      }
+      try {
+        if (opts.format === 'csv') await write(out, `${columns.join(',')}\n`);
+        for await (const row of ledger.listStored()) {
+          if (!row.stored) continue;
+          const record = {
+            recordingId: row.recordingId,
+            channel: row.channel,
+            key: row.stored.key,
+            sizeBytes: row.stored.sizeBytes,
+            md5: row.stored.md5,
+            sha256: row.stored.sha256,
+            storedAt: new Date(row.stored.storedAt).toISOString(),
+          };
+          await write(
+            out,
+            opts.format === 'csv'
+              ? `${columns.map((c) => csvField(String(record[c]))).join(',')}\n`
+              : `${JSON.stringify(record)}\n`,
+          );
+        }
+      } finally {
+        await ledger.close();
+        if (out !== process.stdout) {
+          out.end();
+          await once(out, 'finish');
+        }
+      }
+    });
+}
+
+function write(out: Writable, text: string): Promise<void> {
+  return out.write(text) ? Promise.resolve() : once(out, 'drain').then(() => undefined);
+}
+
+/** RFC 4180 quoting; a leading =, +, - or @ is prefixed so spreadsheets do not run it as a formula. */
+export function csvField(value: string): string {
+  const safe = /^[=+\-@]/.test(value) ? `'${value}` : value;
+  return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
+}

@@ -1,0 +1,62 @@
+/**
+ * Builds what the commands run on, from the validated settings: the CXone
+ * client with the tenant's rate limiter, one HTTP agent shared by API and
+ * media traffic, the ledger and the object store. Every command that needs
+ * them goes through here, so they are opened and closed the same way.
+ */
+import type { Agent } from 'undici';
+
+import type { Config } from './config.js';
+import { requireCxone } from './config.js';
+import { CxoneClient } from './cxone/client.js';
+import { createHttpAgent } from './cxone/http.js';
+import { SlidingWindowRateLimiter } from './cxone/rate-limiter.js';
+import type { Logger } from './log.js';
+import { cxoneRecordingApi } from './pipeline/cxone-recording-api.js';
+import type { RecordingApi } from './pipeline/recording-api.js';
+import type { Ledger } from './state/ledger.js';
+import { openLedger } from './state/open-ledger.js';
+import type { ObjectStore } from './storage/object-store.js';
+import { openObjectStore } from './storage/open-store.js';
+
+export interface CxoneRuntime {
+  client: CxoneClient;
+  api: RecordingApi;
+  dispatcher: Agent;
+  close(): Promise<void>;
+}
+
+export function openCxone(config: Config, log: Logger): CxoneRuntime {
+  const cxone = requireCxone(config);
+  const dispatcher = createHttpAgent();
+  const client = new CxoneClient({
+    apiUrl: cxone.apiUrl,
+    clientId: cxone.clientId,
+    clientSecret: cxone.clientSecret,
+    rateLimiter: new SlidingWindowRateLimiter({ limit: config.rateLimitPerMinute }),
+    backoffBaseMs: config.backoffSeconds * 1000,
+    dispatcher,
+    logger: log,
+  });
+  return {
+    client,
+    api: cxoneRecordingApi(client),
+    dispatcher,
+    async close() {
+      await client.close();
+      await dispatcher.close();
+    },
+  };
+}
+
+export function openStore(config: Config): Promise<ObjectStore> {
+  return openObjectStore(config.storage, {
+    s3Sse: config.s3Sse,
+    s3KmsKeyId: config.s3KmsKeyId,
+    s3ForcePathStyle: config.s3ForcePathStyle,
+  });
+}
+
+export function openState(config: Config): Promise<Ledger> {
+  return openLedger(config.state);
+}
