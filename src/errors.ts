@@ -73,7 +73,10 @@ export class CxrecError extends Error {
   readonly retryAfterMs: number | undefined;
 
   constructor(code: ErrorCode, message: string, options: CxrecErrorOptions = {}) {
-    super(scrubText(withContext(message, options.context)), options.cause === undefined ? {} : { cause: options.cause });
+    super(
+      scrubText(withContext(message, options.context)),
+      options.cause === undefined ? {} : { cause: options.cause },
+    );
     this.name = 'CxrecError';
     this.code = code;
     this.context = options.context ?? {};

@@ -13,7 +13,11 @@ import { presignedQueryParams, REDACTED, scrubText, scrubValue, secretKeys } fro
 export type { Logger } from 'pino';
 
 /** pino `redact` paths: the secret keys at the top level and one level down. */
-export const redactPaths = [...secretKeys.flatMap((k) => [k, `*.${k}`]), 'headers.authorization', 'req.headers.authorization'];
+export const redactPaths = [
+  ...secretKeys.flatMap((k) => [k, `*.${k}`]),
+  'headers.authorization',
+  'req.headers.authorization',
+];
 
 export interface LoggerOptions {
   /** @default 'info' */
@@ -28,7 +32,13 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const destination = options.destination ?? process.stderr;
   const usePretty = options.pretty ?? (destination === process.stderr && process.stderr.isTTY);
   const stream = usePretty
-    ? pretty({ destination: 2, sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' })
+    ? pretty({
+        destination: 2,
+        sync: true,
+        colorize: true,
+        translateTime: 'SYS:HH:MM:ss',
+        ignore: 'pid,hostname',
+      })
     : destination;
   return pino(
     {

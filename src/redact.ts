@@ -36,7 +36,8 @@ const queryPattern = new RegExp(
   'gi',
 );
 const bearerPattern = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/g;
-const secretAssignmentPattern = /\b(client_secret|access_token|AccountKey|SharedAccessSignature)=([^&;\s"']+)/gi;
+const secretAssignmentPattern =
+  /\b(client_secret|access_token|AccountKey|SharedAccessSignature)=([^&;\s"']+)/gi;
 
 /** Replaces presigned-URL signatures, bearer tokens and `client_secret=` values in free text. */
 export function scrubText(text: string): string {

@@ -43,7 +43,10 @@ export function urlSchemeProblem(url: string): string | undefined {
  * allowed on any port.
  */
 export function hostAllowed(hostname: string, patterns: readonly string[]): boolean {
-  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase().replace(/\.$/, '');
+  const host = hostname
+    .replace(/^\[|\]$/g, '')
+    .toLowerCase()
+    .replace(/\.$/, '');
   return patterns.some((raw) => {
     const pattern = stripPort(raw.trim().toLowerCase());
     if (pattern.startsWith('*.')) {
