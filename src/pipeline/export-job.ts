@@ -208,7 +208,10 @@ export async function runExport(options: ExportOptions): Promise<ExportSummary> 
   if (pool.fatalError) throw pool.fatalError;
   await reportProgress();
 
-  if (!options.signal.aborted) await discardAbandonedUploads(ledger, store, now(), log);
+  if (!options.signal.aborted) {
+    await discardAbandonedUploads(ledger, store, now(), log);
+    await sweepStaging(ledger, store, options.signal, log);
+  }
   const rows = await windowRows(ledger, window);
   if (options.sidecars && !options.signal.aborted) {
     const written = await writeSidecars(store, rows, isFinal, options.signal);
@@ -270,4 +273,21 @@ async function discardAbandonedUploads(
       );
     }
   }
+}
+
+/** Leftovers of killed runs that no ledger row will resume are removed, so `.partial/` ends empty. */
+async function sweepStaging(
+  ledger: Ledger,
+  store: ObjectStore,
+  signal: AbortSignal,
+  log: Logger,
+): Promise<void> {
+  if (!store.sweepStaging) return;
+  const keepTokens = new Set<string>();
+  for (const row of await ledger.list({ states: ['pending', 'downloading', 'waiting'] })) {
+    const ref = row.uploadToken === null ? undefined : decodeUploadRef(row.uploadToken);
+    if (ref) keepTokens.add(ref.token);
+  }
+  const removed = await store.sweepStaging({ signal, keepTokens });
+  if (removed > 0) log.info({ removed }, 'removed staging leftovers of earlier runs');
 }

@@ -91,6 +91,14 @@ export interface ObjectStore {
   /** Streams a committed object (for `verify`). */
   read(key: string, options?: SignalOption): Promise<Readable>;
   delete(key: string, options?: SignalOption): Promise<void>;
+  /**
+   * Removes staging leftovers that no live process owns and no ledger row
+   * will resume (a `.partial/` file and lock left by a process killed after
+   * its commit, say). The caller passes the resume tokens still wanted.
+   * Returns how many leftovers were removed. Backends whose staging the
+   * ledger already tracks completely may leave it out.
+   */
+  sweepStaging?(options: SignalOption & { keepTokens: ReadonlySet<string> }): Promise<number>;
   /** Checks the store can be written, for `cxrec doctor`; throws a `CxrecError('storage')` saying what to fix. */
   probe(options?: SignalOption): Promise<void>;
   close?(): Promise<void>;
