@@ -209,6 +209,22 @@ export interface Ledger {
 
   counts(): Promise<LedgerCounts>;
 
+  /**
+   * Takes the named lease (e.g. `discoverer`, so one process discovers at a
+   * time) until `now + leaseMs`: when nobody holds it, when its holder's
+   * lease expired (`expiresAt <= now`: the holder died or stalled), or when
+   * `owner` holds it already (a renewal). False while another owner holds a
+   * live one. Atomic across processes: of two owners racing for a free
+   * name, exactly one gets true.
+   *
+   * `now` is the caller's clock, as for job leases: the clocks of the
+   * processes sharing a ledger must agree to well within `leaseMs`, and the
+   * holder should renew at a fraction of it (say a third).
+   */
+  acquireLease(name: string, owner: string, leaseMs: number, now: number): Promise<boolean>;
+  /** Gives the named lease up if `owner` holds it, so another owner need not wait for it to expire; else nothing. */
+  releaseLease(name: string, owner: string): Promise<void>;
+
   /** Named discovery watermarks (ISO timestamps), e.g. `run` discovery progress. */
   getWatermark(name: string): Promise<string | undefined>;
   setWatermark(name: string, value: string): Promise<void>;

@@ -534,6 +534,25 @@ export class PostgresLedger implements Ledger {
     });
   }
 
+  async acquireLease(name: string, owner: string, leaseMs: number, now: number): Promise<boolean> {
+    // One statement: ON CONFLICT re-checks the WHERE against the latest
+    // committed row (READ COMMITTED), so of two owners racing for a free or
+    // expired name exactly one updates it; the other sees rowCount 0.
+    const { rowCount } = await this.#query(
+      'acquireLease',
+      `INSERT INTO leases AS l (name, owner, expires_at, updated_at) VALUES ($1, $2, $3, $5)
+       ON CONFLICT (name) DO UPDATE SET
+         owner = excluded.owner, expires_at = excluded.expires_at, updated_at = excluded.updated_at
+       WHERE l.owner = excluded.owner OR l.expires_at <= $4`,
+      [name, owner, now + leaseMs, now, Date.now()],
+    );
+    return rowCount === 1;
+  }
+
+  async releaseLease(name: string, owner: string): Promise<void> {
+    await this.#query('releaseLease', 'DELETE FROM leases WHERE name = $1 AND owner = $2', [name, owner]);
+  }
+
   async getWatermark(name: string): Promise<string | undefined> {
     const { rows } = await this.#query<{ value: string }>(
       'getWatermark',

@@ -583,6 +583,31 @@ export class SqliteLedger implements Ledger {
     });
   }
 
+  async acquireLease(name: string, owner: string, leaseMs: number, now: number): Promise<boolean> {
+    // One UPSERT: insert a free name, or take over / renew only when the
+    // WHERE allows; `changes` is 0 when another owner's live lease stands.
+    const changes = this.#sync(
+      'acquireLease',
+      () =>
+        this.#db
+          .prepare(
+            `INSERT INTO leases (name, owner, expires_at, updated_at) VALUES (@name, @owner, @expires, @wall)
+             ON CONFLICT (name) DO UPDATE SET
+               owner = excluded.owner, expires_at = excluded.expires_at, updated_at = excluded.updated_at
+             WHERE leases.owner = excluded.owner OR leases.expires_at <= @now`,
+          )
+          .run({ name, owner, expires: now + leaseMs, now, wall: Date.now() }).changes,
+    );
+    return changes === 1;
+  }
+
+  async releaseLease(name: string, owner: string): Promise<void> {
+    this.#sync('releaseLease', () =>
+      this.#db.prepare('DELETE FROM leases WHERE name = ? AND owner = ?').run(name, owner),
+    );
+    return;
+  }
+
   async getWatermark(name: string): Promise<string | undefined> {
     const row = this.#sync('getWatermark', () =>
       this.#db.prepare<[string], { value: string }>('SELECT value FROM watermarks WHERE name = ?').get(name),

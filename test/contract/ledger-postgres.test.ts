@@ -75,7 +75,10 @@ describe('postgres ledger: the database', () => {
       await client.connect();
       try {
         const { rows } = await client.query('SELECT version, name FROM schema_migrations ORDER BY version');
-        assert.deepEqual(rows, [{ version: 1, name: 'jobs' }]);
+        assert.deepEqual(rows, [
+          { version: 1, name: 'jobs' },
+          { version: 2, name: 'leases' },
+        ]);
       } finally {
         await client.end();
       }

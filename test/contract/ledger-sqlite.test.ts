@@ -55,7 +55,10 @@ describe('sqlite ledger: the file', () => {
       try {
         assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
         const versions = db.prepare('SELECT version, name FROM schema_migrations ORDER BY version').all();
-        assert.deepEqual(versions, [{ version: 1, name: 'jobs' }]);
+        assert.deepEqual(versions, [
+          { version: 1, name: 'jobs' },
+          { version: 2, name: 'leases' },
+        ]);
       } finally {
         db.close();
       }

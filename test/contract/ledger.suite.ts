@@ -765,6 +765,50 @@ export function ledgerSuite(name: string, open: () => Promise<LedgerFixture>): v
       });
     });
 
+    describe('named leases', () => {
+      test('a free lease is taken, and held only by its owner', async () => {
+        assert.equal(await ledger.acquireLease('discoverer', 'p1', lease, T0), true);
+        assert.equal(await ledger.acquireLease('discoverer', 'p2', lease, T0 + 1), false);
+        // Another name is another lease.
+        assert.equal(await ledger.acquireLease('other', 'p2', lease, T0 + 1), true);
+      });
+
+      test('its holder renews it, pushing the expiry out', async () => {
+        assert.ok(await ledger.acquireLease('discoverer', 'p1', lease, T0));
+        assert.ok(await ledger.acquireLease('discoverer', 'p1', lease, T0 + lease - 1));
+        // Past the first expiry, still inside the renewed one.
+        assert.equal(await ledger.acquireLease('discoverer', 'p2', lease, T0 + lease + 1), false);
+        assert.equal(await ledger.acquireLease('discoverer', 'p2', lease, T0 + 2 * lease - 2), false);
+      });
+
+      test('an expired lease is taken over, and its old holder is then refused', async () => {
+        assert.ok(await ledger.acquireLease('discoverer', 'p1', lease, T0));
+        assert.equal(await ledger.acquireLease('discoverer', 'p2', lease, T0 + lease - 1), false);
+        assert.equal(await ledger.acquireLease('discoverer', 'p2', lease, T0 + lease), true);
+        assert.equal(await ledger.acquireLease('discoverer', 'p1', lease, T0 + lease + 1), false);
+      });
+
+      test('release frees it at once, and only its holder can release it', async () => {
+        assert.ok(await ledger.acquireLease('discoverer', 'p1', lease, T0));
+        await ledger.releaseLease('discoverer', 'p2');
+        assert.equal(await ledger.acquireLease('discoverer', 'p2', lease, T0 + 1), false);
+        await ledger.releaseLease('discoverer', 'p1');
+        assert.equal(await ledger.acquireLease('discoverer', 'p2', lease, T0 + 2), true);
+        // Releasing a lease nobody holds is a no-op.
+        await ledger.releaseLease('nobody-holds-this', 'p1');
+      });
+
+      test('of owners racing for a free lease from two handles, exactly one wins', async () => {
+        const other = await fx.reopen();
+        const results = await Promise.all(
+          Array.from({ length: 10 }, (_, i) =>
+            (i % 2 ? other : ledger).acquireLease('discoverer', `p${i}`, lease, T0),
+          ),
+        );
+        assert.equal(results.filter(Boolean).length, 1);
+      });
+    });
+
     describe('persistence', () => {
       test('a reopened ledger holds every row, lease and watermark', async () => {
         await ledger.upsertDiscovered([job('r1'), job('r2', { state: 'waiting' })]);
