@@ -11,17 +11,20 @@
  * token, one search call per 100 recordings (twice: first and last
  * listing) and one download-URL call per recording.
  */
-import { CxrecError, describeError } from '../errors.js';
+import { CxrecError, describeError, isRetryable } from '../errors.js';
+import { backoffDelayMs } from '../cxone/retry-policy.js';
 import type { Logger } from '../log.js';
-import type { Channel, FinalState, JobRow, Ledger } from '../state/ledger.js';
+import type { FinalState, JobRow, Ledger } from '../state/ledger.js';
 import { finalStates } from '../state/ledger.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { sleep } from '../cxone/clock.js';
 import { discoverWindow, recheckWaiting, type DiscoverContext } from './discover.js';
-import { decodeUploadRef, downloadJob, type DownloadContext } from './download.js';
+import { decodeUploadRef } from './download.js';
+import { createDownloadPool } from './download-pool.js';
+import type { PipelineSettings } from './pipeline-settings.js';
 import type { RecordingApi } from './recording-api.js';
 import { writeSidecars } from './sidecars.js';
-import { newOwnerId, releaseDeadLocalLeases, WorkerPool } from './workers.js';
+import { isFatal, newOwnerId, releaseDeadLocalLeases } from './workers.js';
 import type { Dispatcher } from 'undici';
 
 export interface ExportOptions {
@@ -31,20 +34,11 @@ export interface ExportOptions {
   ledger: Ledger;
   store: ObjectStore;
   dispatcher: Dispatcher;
-  channels: readonly Channel[];
-  channelFallback: 'combined' | 'none';
-  concurrency: number;
-  pollSeconds: number;
-  maxProcessingMinutes: number;
-  retentionDays: number;
-  backoffSeconds: number;
-  mediaHosts: readonly string[];
-  /** Write a metadata sidecar per recording (CXREC_SIDECARS). */
-  sidecars: boolean;
+  settings: PipelineSettings;
   log: Logger;
   signal: AbortSignal;
   /** Called with each progress snapshot (about once a second). */
-  onProgress?(progress: ExportProgress): void;
+  onProgress?: (progress: ExportProgress) => void;
   now?: () => number;
 }
 
@@ -84,59 +78,34 @@ export async function runExport(options: ExportOptions): Promise<ExportSummary> 
   await releaseDeadLocalLeases(ledger, now(), log);
   await discardAbandonedUploads(ledger, store, now(), log);
 
+  const { settings } = options;
   const discoverCtx: DiscoverContext = {
     api: options.api,
     ledger,
-    channels: options.channels,
-    retentionDays: options.retentionDays,
-    pollSeconds: options.pollSeconds,
-    maxProcessingMinutes: options.maxProcessingMinutes,
+    channels: settings.channels,
+    retentionDays: settings.retentionDays,
+    pollSeconds: settings.pollSeconds,
+    maxProcessingMinutes: settings.maxProcessingMinutes,
     log,
     now,
   };
-  const backoff = { baseMs: options.backoffSeconds * 1000, capMs: 60_000, random: Math.random };
-  const detailCache = new Map<string, ReturnType<RecordingApi['detail']>>();
-
-  const pool = new WorkerPool({
+  const pool = createDownloadPool({
+    api: options.api,
     ledger,
+    store,
+    dispatcher: options.dispatcher,
+    settings,
     owner,
-    concurrency: options.concurrency,
-    backoff,
     log,
     now,
-    handle: (job, signal) => {
-      const ctx: DownloadContext = {
-        api: options.api,
-        store,
-        dispatcher: options.dispatcher,
-        mediaHosts: options.mediaHosts,
-        channelFallback: options.channelFallback,
-        retentionDays: options.retentionDays,
-        backoff,
-        detailCache,
-        log,
-        now,
-        onBytes: (n) => {
-          bytes += n;
-        },
-        recordUpload: async (upload) => {
-          await ledger.setUpload(job, owner, upload);
-        },
-      };
-      return downloadJob(job, ctx, signal);
-    },
-    onFallback: async (job) => {
-      await ledger.upsertDiscovered([
-        {
-          recordingId: job.recordingId,
-          channel: 'combined',
-          meta: job.meta,
-          state: 'pending',
-          nextRunAt: now(),
-        },
-      ]);
+    onBytes: (n) => {
+      bytes += n;
     },
   });
+
+  /** A listing that meets a fault its client could not ride out is tried again, a few times, before the export gives up. */
+  const retrying = <T>(what: string, fn: () => Promise<T>): Promise<T> =>
+    retryTransient(what, fn, options.signal, log, settings.backoffSeconds * 1000);
 
   const stopWorkers = new AbortController();
   const workerSignal = AbortSignal.any([options.signal, stopWorkers.signal]);
@@ -163,13 +132,13 @@ export async function runExport(options: ExportOptions): Promise<ExportSummary> 
 
   try {
     listings++;
-    await discoverWindow(discoverCtx, window, options.signal);
+    await retrying('listing', () => discoverWindow(discoverCtx, window, options.signal));
     pool.notify();
     phase = 'downloading';
     for (;;) {
       if (pool.fatalError) throw pool.fatalError;
       options.signal.throwIfAborted();
-      await recheckWaiting(discoverCtx, options.signal).then((r) => {
+      await retrying('re-check', () => recheckWaiting(discoverCtx, options.signal)).then((r) => {
         if (r.becameAvailable > 0) pool.notify();
       });
       const counts = await ledger.counts();
@@ -178,7 +147,7 @@ export async function runExport(options: ExportOptions): Promise<ExportSummary> 
       if (open === 0 && pool.busy === 0) {
         phase = 'final listing';
         listings++;
-        const last = await discoverWindow(discoverCtx, window, options.signal);
+        const last = await retrying('listing', () => discoverWindow(discoverCtx, window, options.signal));
         if (last.inserted === 0) break;
         log.info({ found: last.inserted }, 'the last listing found recordings indexed late; continuing');
         phase = 'downloading';
@@ -213,7 +182,7 @@ export async function runExport(options: ExportOptions): Promise<ExportSummary> 
     await sweepStaging(ledger, store, options.signal, log);
   }
   const rows = await windowRows(ledger, window);
-  if (options.sidecars && !options.signal.aborted) {
+  if (settings.sidecars && !options.signal.aborted) {
     const written = await writeSidecars(store, rows, isFinal, options.signal);
     log.debug({ written }, 'metadata sidecars written');
   }
@@ -290,4 +259,24 @@ async function sweepStaging(
   }
   const removed = await store.sweepStaging({ signal, keepTokens });
   if (removed > 0) log.info({ removed }, 'removed staging leftovers of earlier runs');
+}
+
+export async function retryTransient<T>(
+  what: string,
+  fn: () => Promise<T>,
+  signal: AbortSignal,
+  log: Logger,
+  baseMs: number,
+  attempts = 5,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (signal.aborted || isFatal(err) || !isRetryable(err) || attempt >= attempts) throw err;
+      const delayMs = backoffDelayMs(attempt, { baseMs, capMs: 60_000, random: Math.random });
+      log.warn({ err, attempt, retryInMs: delayMs }, `${what} failed; trying again`);
+      await sleep(delayMs, signal);
+    }
+  }
 }

@@ -1,0 +1,84 @@
+/**
+ * The worker pool every command that downloads runs (`export`, `run`):
+ * jobs claimed from the ledger, each fetched by `downloadJob`, its staged
+ * upload recorded under the job's lease.
+ */
+import type { Dispatcher } from 'undici';
+
+import type { Logger } from '../log.js';
+import type { Ledger } from '../state/ledger.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import { downloadJob, type DownloadContext, type JobOutcome } from './download.js';
+import type { PipelineSettings } from './pipeline-settings.js';
+import type { RecordingApi, RecordingDetail } from './recording-api.js';
+import { WorkerPool } from './workers.js';
+
+export interface DownloadPoolOptions {
+  api: RecordingApi;
+  ledger: Ledger;
+  store: ObjectStore;
+  dispatcher: Dispatcher;
+  settings: PipelineSettings;
+  owner: string;
+  log: Logger;
+  now: () => number;
+  /** Media bytes received, as they arrive. */
+  onBytes?: (n: number) => void;
+  /** Every job's outcome and how long it took. */
+  onJobDone?: (outcome: JobOutcome, durationMs: number) => void;
+}
+
+/** Detail answers kept for the channels of one recording; old ones are dropped past this many. */
+const detailCacheSize = 1000;
+
+export function createDownloadPool(options: DownloadPoolOptions): WorkerPool {
+  const { ledger, owner, settings, now } = options;
+  const backoff = { baseMs: settings.backoffSeconds * 1000, capMs: 60_000, random: Math.random };
+  const detailCache = new Map<string, Promise<RecordingDetail>>();
+  return new WorkerPool({
+    ledger,
+    owner,
+    concurrency: settings.concurrency,
+    backoff,
+    log: options.log,
+    now,
+    handle: async (job, signal) => {
+      while (detailCache.size > detailCacheSize) {
+        const oldest = detailCache.keys().next().value;
+        if (oldest === undefined) break;
+        detailCache.delete(oldest);
+      }
+      const ctx: DownloadContext = {
+        api: options.api,
+        store: options.store,
+        dispatcher: options.dispatcher,
+        mediaHosts: settings.mediaHosts,
+        channelFallback: settings.channelFallback,
+        retentionDays: settings.retentionDays,
+        backoff,
+        detailCache,
+        log: options.log,
+        now,
+        ...(options.onBytes ? { onBytes: options.onBytes } : {}),
+        recordUpload: async (upload) => {
+          await ledger.setUpload(job, owner, upload);
+        },
+      };
+      const started = now();
+      const outcome = await downloadJob(job, ctx, signal);
+      options.onJobDone?.(outcome, now() - started);
+      return outcome;
+    },
+    onFallback: async (job) => {
+      await ledger.upsertDiscovered([
+        {
+          recordingId: job.recordingId,
+          channel: 'combined',
+          meta: job.meta,
+          state: 'pending',
+          nextRunAt: now(),
+        },
+      ]);
+    },
+  });
+}
