@@ -12,7 +12,17 @@
  */
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { constants, createReadStream } from 'node:fs';
-import { mkdir, open, readFile, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import {
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  stat,
+  unlink,
+  writeFile,
+  type FileHandle,
+} from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
@@ -42,6 +52,30 @@ const checkpointEveryBytes = 4 * 1024 * 1024;
 
 /** Lock files held by this process, so a lock naming our own pid is known live or stale. */
 const heldLocks = new Set<string>();
+
+/**
+ * How long a staging leftover must have gone untouched before the sweep
+ * removes it when the owner's liveness cannot be checked: a lock written on
+ * another host (a NAS mounted by two machines: its pid means nothing here)
+ * or one that cannot be read. A live writer touches its `.part` with every
+ * chunk and its `.len` every 4 MiB; its longest pause is a backoff (capped
+ * at 60 s) or a URL renewal, so an hour without a write means nobody is
+ * writing.
+ */
+const unknownOwnerStaleAfterMs = 60 * 60 * 1000;
+
+/**
+ * Names the host in temp-file names without putting the host name itself
+ * in a file name (it may hold characters a file system refuses).
+ */
+const hostTag = createHash('sha256').update(hostname(), 'utf8').digest('hex').slice(0, 8);
+
+/** `<32 hex>.part` and its `.lock`, `.len` and `.len.<8 hex>` (a checkpoint being written). */
+const uploadFilePattern = /^([0-9a-f]{32}\.part)(?:\.lock|\.len(?:\.[0-9a-f]{8})?)?$/;
+/** `small-`/`probe-` temp files, named `<kind>-<pid>-<host tag>-<16 hex>.tmp`. */
+const tempFilePattern = /^(?:small|probe)-(\d+)-([0-9a-f]{8})-[0-9a-f]{16}\.tmp$/;
+/** The same kinds named by older versions (`<kind>-<16 hex>.tmp`): no owner to check. */
+const ownerlessTempFilePattern = /^(?:small|probe)-[0-9a-f]{16}\.tmp$/;
 
 interface LockOwner {
   pid: number;
@@ -140,7 +174,7 @@ class LocalObjectStore implements ObjectStore {
     const target = this.pathFor(key);
     throwIfAborted(options?.signal, { key });
     await this.ensureDir(this.partialDir, key);
-    const temp = join(this.partialDir, `small-${randomBytes(8).toString('hex')}.tmp`);
+    const temp = join(this.partialDir, tempName('small'));
     try {
       const handle = await open(temp, 'wx', fileMode);
       try {
@@ -205,9 +239,109 @@ class LocalObjectStore implements ObjectStore {
     }
   }
 
+  /**
+   * Removes `.partial/` leftovers no live process owns and no ledger row
+   * will resume (`keepTokens`): an upload's `.part`, `.len` and `.lock`,
+   * and `small-`/`probe-` temp files. An owner on this host is live while
+   * its pid is; an owner on another host, or a lock that cannot be read, is
+   * taken as gone only after `unknownOwnerStaleAfterMs` without a write.
+   * Files that are not ours are left alone. Returns the number of files
+   * removed.
+   */
+  async sweepStaging(options: SignalOption & { keepTokens: ReadonlySet<string> }): Promise<number> {
+    let names: string[];
+    try {
+      names = await readdir(this.partialDir);
+    } catch (err) {
+      if (systemCode(err) === 'ENOENT') return 0;
+      throw this.failure('cannot list the staging directory', partialDirName, err);
+    }
+    const uploads = new Map<string, string[]>();
+    const temps: string[] = [];
+    for (const name of names) {
+      const token = uploadFilePattern.exec(name)?.[1];
+      if (token !== undefined) uploads.set(token, [...(uploads.get(token) ?? []), name]);
+      else if (tempFilePattern.test(name) || ownerlessTempFilePattern.test(name)) temps.push(name);
+    }
+    let removed = 0;
+    try {
+      for (const [token, files] of uploads) {
+        throwIfAborted(options.signal, { key: partialDirName });
+        if (!options.keepTokens.has(token)) removed += await this.sweepUpload(token, files);
+      }
+      for (const name of temps) {
+        throwIfAborted(options.signal, { key: partialDirName });
+        if (await this.tempAbandoned(name)) {
+          await unlinkIfPresent(join(this.partialDir, name));
+          removed++;
+        }
+      }
+    } catch (err) {
+      throw this.failure('cannot sweep the staging directory', partialDirName, err);
+    }
+    return removed;
+  }
+
+  /** Removes one upload's staging files unless a live process owns them; returns how many went. */
+  private async sweepUpload(token: string, files: readonly string[]): Promise<number> {
+    const partPath = join(this.partialDir, token);
+    const lockPath = `${partPath}.lock`;
+    if (heldLocks.has(lockPath)) return 0;
+    const me: LockOwner = { pid: process.pid, host: hostname() };
+    let removed = 0;
+    if (files.includes(`${token}.lock`)) {
+      const owner = await readLockFile(lockPath);
+      if (owner === 'gone')
+        return this.sweepUpload(
+          token,
+          files.filter((f) => f !== `${token}.lock`),
+        );
+      const ownerGone =
+        owner !== 'unreadable' && owner.host === me.host
+          ? owner.pid === me.pid || !processAlive(owner.pid)
+          : await untouchedFor(
+              files.map((f) => join(this.partialDir, f)),
+              unknownOwnerStaleAfterMs,
+            );
+      if (!ownerGone) return 0;
+      // The same check-then-unlink as acquireLock: a process that took the
+      // lock over in between would see its commit's rename fail, loudly.
+      await unlinkIfPresent(lockPath);
+      removed++;
+    }
+    // Held while removing, so no writer can open this staging file meanwhile.
+    try {
+      await writeFile(lockPath, JSON.stringify(me), { flag: 'wx', mode: fileMode });
+    } catch (err) {
+      if (systemCode(err) === 'EEXIST') return removed;
+      throw err;
+    }
+    heldLocks.add(lockPath);
+    try {
+      for (const name of files) {
+        if (name === `${token}.lock`) continue;
+        await unlinkIfPresent(join(this.partialDir, name));
+        removed++;
+      }
+    } finally {
+      await releaseLock(lockPath);
+    }
+    return removed;
+  }
+
+  /** Whether a temp file's writer is gone (dead pid on this host, or untouched an hour). */
+  private async tempAbandoned(name: string): Promise<boolean> {
+    const match = tempFilePattern.exec(name);
+    if (match?.[2] === hostTag) {
+      const pid = Number(match[1]);
+      return pid !== process.pid && !processAlive(pid);
+    }
+    return untouchedFor([join(this.partialDir, name)], unknownOwnerStaleAfterMs);
+  }
+
   async probe(options?: SignalOption): Promise<void> {
     throwIfAborted(options?.signal, { key: partialDirName });
-    const probe = join(this.partialDir, `probe-${randomBytes(8).toString('hex')}.tmp`);
+    const probe = join(this.partialDir, tempName('probe'));
     try {
       await mkdir(this.partialDir, { recursive: true, mode: dirMode });
       const handle = await open(probe, 'wx', fileMode);
@@ -531,8 +665,26 @@ async function releaseLock(lockPath: string): Promise<void> {
  * when it is being created right now (empty but young).
  */
 async function readLockOwner(lockPath: string): Promise<LockOwner | 'fresh' | undefined> {
+  const owner = await readLockFile(lockPath);
+  if (owner === 'gone') return undefined;
+  if (owner !== 'unreadable') return owner;
   try {
-    const parsed: unknown = JSON.parse(await readFile(lockPath, 'utf8'));
+    return Date.now() - (await stat(lockPath)).mtimeMs < 10_000 ? 'fresh' : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A lock file's owner, `'unreadable'` when it holds no owner (half-written), `'gone'` when it is not there. */
+async function readLockFile(lockPath: string): Promise<LockOwner | 'unreadable' | 'gone'> {
+  let text: string;
+  try {
+    text = await readFile(lockPath, 'utf8');
+  } catch (err) {
+    return systemCode(err) === 'ENOENT' ? 'gone' : 'unreadable';
+  }
+  try {
+    const parsed: unknown = JSON.parse(text);
     if (
       typeof parsed === 'object' &&
       parsed !== null &&
@@ -544,13 +696,27 @@ async function readLockOwner(lockPath: string): Promise<LockOwner | 'fresh' | un
       return { pid: parsed.pid, host: parsed.host };
     }
   } catch {
-    // Half-written or gone; decided by age below.
+    // Half-written: no owner to check.
   }
-  try {
-    return Date.now() - (await stat(lockPath)).mtimeMs < 10_000 ? 'fresh' : undefined;
-  } catch {
-    return undefined;
+  return 'unreadable';
+}
+
+/** Whether none of `paths` (those that exist) was modified within the last `ms`. */
+async function untouchedFor(paths: readonly string[], ms: number): Promise<boolean> {
+  let newest = 0;
+  for (const path of paths) {
+    try {
+      newest = Math.max(newest, (await stat(path)).mtimeMs);
+    } catch (err) {
+      if (systemCode(err) !== 'ENOENT') throw err;
+    }
   }
+  return Date.now() - newest > ms;
+}
+
+/** `<kind>-<pid>-<host tag>-<16 hex>.tmp`: lets the sweep tell a live writer's temp file from a dead one's. */
+function tempName(kind: 'small' | 'probe'): string {
+  return `${kind}-${process.pid}-${hostTag}-${randomBytes(8).toString('hex')}.tmp`;
 }
 
 async function readCheckpoint(lenPath: string): Promise<number> {

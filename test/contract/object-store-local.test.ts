@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -172,6 +172,149 @@ describe('local object store specifics', () => {
       assert.equal(second.stagedBytes, 0);
       await second.abort();
       assert.deepEqual(await listFiles(join(root, '.partial')), []);
+    } finally {
+      await rm(parent, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('local sweepStaging', () => {
+  const keepNone = { keepTokens: new Set<string>() };
+  const hourAndMore = new Date(Date.now() - 2 * 3_600_000);
+
+  /** A pid that belonged to a process that has exited. */
+  function deadPid(): number {
+    const pid = spawnSync(process.execPath, ['-e', '']).pid;
+    assert.ok(pid > 0);
+    return pid;
+  }
+
+  /** Commits `key` and leaves its lock behind naming `owner`, as a process killed after its rename would. */
+  async function commitLeavingLock(
+    root: string,
+    key: string,
+    owner: { pid: number; host: string },
+  ): Promise<string> {
+    const store = await openLocalObjectStore(root);
+    const upload = await store.openUpload(key, { contentType: 'audio/wav', sizeBytes: 3 });
+    await upload.write(Buffer.from('abc'));
+    await upload.commit({
+      sizeBytes: 3,
+      md5: createHash('md5').update('abc').digest('hex'),
+      sha256: createHash('sha256').update('abc').digest('hex'),
+      contentType: 'audio/wav',
+    });
+    const lock = join(root, '.partial', `${upload.resumeToken}.lock`);
+    await writeFile(lock, JSON.stringify(owner));
+    return lock;
+  }
+
+  it('removes a lock left after a commit by a dead process on this host', async () => {
+    const { parent, root } = await freshRoot();
+    try {
+      await commitLeavingLock(root, 'recordings/s1_combined.wav', { pid: deadPid(), host: hostname() });
+      const store = await openLocalObjectStore(root);
+      assert.equal(await store.sweepStaging!(keepNone), 1);
+      assert.deepEqual(await listFiles(join(root, '.partial')), []);
+      assert.equal((await store.head('recordings/s1_combined.wav'))?.sizeBytes, 3);
+    } finally {
+      await rm(parent, { recursive: true, force: true });
+    }
+  });
+
+  it('keeps a lock whose process on this host is alive, and an upload this process has open', async () => {
+    const { parent, root } = await freshRoot();
+    const sleeper = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)'], { stdio: 'ignore' });
+    try {
+      assert.ok(sleeper.pid);
+      await commitLeavingLock(root, 'recordings/s2_combined.wav', { pid: sleeper.pid, host: hostname() });
+      const store = await openLocalObjectStore(root);
+      const open = await store.openUpload('recordings/s3_combined.wav', {
+        contentType: 'audio/wav',
+        sizeBytes: 100,
+      });
+      await open.write(Buffer.alloc(50));
+      assert.equal(await store.sweepStaging!(keepNone), 0);
+      assert.equal((await listFiles(join(root, '.partial'))).length, 3, 'two locks and one .part');
+      await open.abort();
+    } finally {
+      sleeper.kill('SIGKILL');
+      await rm(parent, { recursive: true, force: true });
+    }
+  });
+
+  it('removes a parked upload unless its token is kept', async () => {
+    const { parent, root } = await freshRoot();
+    try {
+      const store = await openLocalObjectStore(root);
+      const parked = await store.openUpload('recordings/s4_combined.wav', {
+        contentType: 'audio/wav',
+        sizeBytes: 5 * 1024 * 1024,
+      });
+      await parked.write(randomBytes(4 * 1024 * 1024 + 10)); // past a checkpoint: a .len too
+      await parked.park();
+      assert.equal(await store.sweepStaging!({ keepTokens: new Set([parked.resumeToken]) }), 0);
+      assert.deepEqual((await listFiles(join(root, '.partial'))).sort(), [
+        parked.resumeToken,
+        `${parked.resumeToken}.len`,
+      ]);
+      assert.equal(await store.sweepStaging!(keepNone), 2);
+      assert.deepEqual(await listFiles(join(root, '.partial')), []);
+    } finally {
+      await rm(parent, { recursive: true, force: true });
+    }
+  });
+
+  it('a lock from another host (or unreadable) goes only after an hour without a write', async () => {
+    const { parent, root } = await freshRoot();
+    try {
+      const foreign = await commitLeavingLock(root, 'recordings/s5_combined.wav', {
+        pid: process.pid,
+        host: 'the-other-nas-client',
+      });
+      const unreadable = await commitLeavingLock(root, 'recordings/s6_combined.wav', {
+        pid: 1,
+        host: hostname(),
+      });
+      await writeFile(unreadable, '{"pid":');
+      const store = await openLocalObjectStore(root);
+      assert.equal(await store.sweepStaging!(keepNone), 0, 'young: its writer may be alive');
+      await utimes(foreign, hourAndMore, hourAndMore);
+      await utimes(unreadable, hourAndMore, hourAndMore);
+      assert.equal(await store.sweepStaging!(keepNone), 2);
+      assert.deepEqual(await listFiles(join(root, '.partial')), []);
+    } finally {
+      await rm(parent, { recursive: true, force: true });
+    }
+  });
+
+  it('removes temp files of dead writers, keeps young ones of unknown writers and files not ours', async () => {
+    const { parent, root } = await freshRoot();
+    try {
+      const store = await openLocalObjectStore(root);
+      await store.probe(); // creates .partial/
+      const partial = join(root, '.partial');
+      const hostTag = createHash('sha256').update(hostname(), 'utf8').digest('hex').slice(0, 8);
+      const hex = (): string => randomBytes(8).toString('hex');
+      const dead = `small-${deadPid()}-${hostTag}-${hex()}.tmp`;
+      const mine = `small-${process.pid}-${hostTag}-${hex()}.tmp`;
+      const oldFormat = `probe-${hex()}.tmp`;
+      const foreignOld = `small-1-00000000-${hex()}.tmp`;
+      const notOurs = 'notes.txt';
+      for (const name of [dead, mine, oldFormat, foreignOld, notOurs])
+        await writeFile(join(partial, name), 'x');
+      await utimes(join(partial, foreignOld), hourAndMore, hourAndMore);
+      assert.equal(await store.sweepStaging!(keepNone), 2);
+      assert.deepEqual((await listFiles(partial)).sort(), [mine, notOurs, oldFormat].sort());
+    } finally {
+      await rm(parent, { recursive: true, force: true });
+    }
+  });
+
+  it('a missing staging directory sweeps nothing', async () => {
+    const { parent, root } = await freshRoot();
+    try {
+      assert.equal(await (await openLocalObjectStore(root)).sweepStaging!(keepNone), 0);
     } finally {
       await rm(parent, { recursive: true, force: true });
     }

@@ -358,6 +358,37 @@ export function objectStoreSuite(
       await assertOnlyCommitted([key]);
     });
 
+    it('sweepStaging keeps an upload whose token is kept, and every committed object', async () => {
+      if (!store.sweepStaging) return;
+      const done = body(1000);
+      const committed = await store.openUpload('recordings/rec-11_combined.wav', {
+        contentType: 'audio/wav',
+        sizeBytes: done.bytes.length,
+      });
+      await committed.write(done.bytes);
+      await committed.commit(commitOptions(done));
+
+      const key = 'recordings/rec-12_combined.wav';
+      const b = body(traits.largeObjectBytes);
+      const parked = await store.openUpload(key, { contentType: 'audio/wav', sizeBytes: b.bytes.length });
+      const cut = Math.floor(b.bytes.length * 0.6);
+      await writeRange(parked, b.bytes, 0, cut);
+      await parked.park();
+      await store.sweepStaging({ keepTokens: new Set([parked.resumeToken]) });
+
+      const resumed = await store.openUpload(key, {
+        contentType: 'audio/wav',
+        sizeBytes: b.bytes.length,
+        resumeToken: parked.resumeToken,
+      });
+      assert.equal(resumed.stagedBytes, traits.resumesAcrossCrash ? cut : 0, 'the kept upload survived');
+      await writeRange(resumed, b.bytes, resumed.stagedBytes, b.bytes.length);
+      await resumed.commit(commitOptions(b));
+      assert.equal(await store.sweepStaging({ keepTokens: new Set() }), 0, 'nothing left to sweep');
+      assert.deepEqual(await readAll(await store.read('recordings/rec-11_combined.wav')), done.bytes);
+      await assertOnlyCommitted(['recordings/rec-11_combined.wav', key]);
+    });
+
     it('probe writes and removes its own test object', async () => {
       await store.probe();
       await assertOnlyCommitted([]);
