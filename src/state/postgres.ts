@@ -61,7 +61,7 @@ export function redactedLocation(url: string): string {
 }
 
 /** Connection faults and PostgreSQL's "try again" errors are worth a retry; anything else is a bug or a setup fault. */
-function isTransient(err: unknown): boolean {
+export function isTransient(err: unknown): boolean {
   const code = systemCode(err);
   return (
     code === 'ECONNREFUSED' ||
@@ -91,7 +91,7 @@ export async function openPostgresLedger(url: string): Promise<PostgresLedger> {
   // An idle client losing its connection must not crash the process; the next query reports it.
   pool.on('error', () => undefined);
   try {
-    await migrate(pool, location);
+    await migratePostgres(pool, location);
   } catch (err) {
     await pool.end();
     if (err instanceof CxrecError) throw err;
@@ -105,7 +105,13 @@ export async function openPostgresLedger(url: string): Promise<PostgresLedger> {
   return new PostgresLedger(pool, location);
 }
 
-async function migrate(pool: pg.Pool, location: string): Promise<void> {
+/**
+ * Brings the schema of the database behind `pool` up to date: the ledger's
+ * tables and the shared rate limiter's (one migration history per
+ * database, whichever cxrec component connects first). Safe to call from
+ * many processes at once.
+ */
+export async function migratePostgres(pool: pg.Pool, location: string): Promise<void> {
   const migrations = readMigrations('postgres');
   const client = await pool.connect();
   try {

@@ -78,6 +78,7 @@ describe('postgres ledger: the database', () => {
         assert.deepEqual(rows, [
           { version: 1, name: 'jobs' },
           { version: 2, name: 'leases' },
+          { version: 3, name: 'rate_limit' },
         ]);
       } finally {
         await client.end();
