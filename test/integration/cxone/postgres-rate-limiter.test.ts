@@ -18,7 +18,8 @@ import {
   rateLimitSettings,
   type PostgresRateLimiterOptions,
 } from '../../../src/cxone/postgres-rate-limiter.js';
-import type { RatePermit } from '../../../src/cxone/rate-limiter.js';
+import { openRateLimiter } from '../../../src/cxone/open-rate-limiter.js';
+import { SlidingWindowRateLimiter, type RatePermit } from '../../../src/cxone/rate-limiter.js';
 import { CxrecError } from '../../../src/errors.js';
 import { startSimulator } from '../../../src/simulator/index.js';
 
@@ -289,5 +290,32 @@ describe('rateLimitSettings', () => {
     assert.throws(() => rateLimitSettings({ limit: 5, marginMs: -1 }), { code: 'config_invalid' });
     assert.throws(() => rateLimitSettings({ limit: 5, maxInFlightMs: 0 }), { code: 'config_invalid' });
     assert.throws(() => rateLimitSettings({ limit: 5, tenantKey: '' }), { code: 'config_invalid' });
+  });
+});
+
+describe('openRateLimiter', () => {
+  test('postgres:// and postgresql:// share the budget through the database', async () => {
+    for (const url of [dbUrl, dbUrl.replace(/^postgres:/, 'postgresql:')]) {
+      const l = await openRateLimiter(url, 50);
+      try {
+        assert.ok(l instanceof PostgresRateLimiter);
+        await (await l.acquire()).release({ sent: false });
+      } finally {
+        await l.close?.();
+      }
+    }
+  });
+
+  test('a SQLite path or :memory: gets the in-process limiter', async () => {
+    for (const state of ['./cxrec-state.db', ':memory:', '/var/lib/cxrec/state.db']) {
+      const l = await openRateLimiter(state, 50);
+      assert.ok(l instanceof SlidingWindowRateLimiter);
+      assert.equal('close' in l, false, 'nothing to close');
+    }
+  });
+
+  test('a bad limit or an unreachable database fails at open', async () => {
+    await assert.rejects(openRateLimiter(':memory:', 0), { code: 'config_invalid' });
+    await assert.rejects(openRateLimiter('postgres://127.0.0.1:1/nowhere', 50), { retryable: true });
   });
 });
