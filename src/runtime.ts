@@ -10,7 +10,7 @@ import type { Config } from './config.js';
 import { requireCxone } from './config.js';
 import { CxoneClient } from './cxone/client.js';
 import { createHttpAgent } from './cxone/http.js';
-import { SlidingWindowRateLimiter } from './cxone/rate-limiter.js';
+import { SlidingWindowRateLimiter, type RateLimiter } from './cxone/rate-limiter.js';
 import type { Logger } from './log.js';
 import { cxoneRecordingApi } from './pipeline/cxone-recording-api.js';
 import type { RecordingApi } from './pipeline/recording-api.js';
@@ -26,14 +26,20 @@ export interface CxoneRuntime {
   close(): Promise<void>;
 }
 
-export function openCxone(config: Config, log: Logger): CxoneRuntime {
+export interface OpenCxoneOptions {
+  /** Wraps the tenant's rate limiter, e.g. to measure waits. */
+  wrapLimiter?: (limiter: RateLimiter) => RateLimiter;
+}
+
+export function openCxone(config: Config, log: Logger, options: OpenCxoneOptions = {}): CxoneRuntime {
   const cxone = requireCxone(config);
   const dispatcher = createHttpAgent();
+  const limiter = new SlidingWindowRateLimiter({ limit: config.rateLimitPerMinute });
   const client = new CxoneClient({
     apiUrl: cxone.apiUrl,
     clientId: cxone.clientId,
     clientSecret: cxone.clientSecret,
-    rateLimiter: new SlidingWindowRateLimiter({ limit: config.rateLimitPerMinute }),
+    rateLimiter: options.wrapLimiter ? options.wrapLimiter(limiter) : limiter,
     backoffBaseMs: config.backoffSeconds * 1000,
     dispatcher,
     logger: log,

@@ -2,6 +2,8 @@
  * What every command starts with: the settings (environment and the global
  * `--config` file), and a root logger at `CXREC_LOG_LEVEL`.
  */
+import { setMaxListeners } from 'node:events';
+
 import type { Command } from 'commander';
 
 import { loadConfig, type Config } from '../config.js';
@@ -29,6 +31,8 @@ export function shutdownSignal(log: Logger): {
   dispose(): void;
 } {
   const controller = new AbortController();
+  // Every in-flight request and wait listens to this one signal.
+  setMaxListeners(0, controller.signal);
   let got: NodeJS.Signals | undefined;
   const onSignal = (sig: NodeJS.Signals): void => {
     if (got !== undefined) {

@@ -5,6 +5,7 @@ import { rootLogger } from '../log.js';
 import { doctorCommand } from './doctor.js';
 import { exportCommand } from './export.js';
 import { manifestCommand } from './manifest.js';
+import { runCommand } from './run.js';
 import { simulateCommand } from './simulate.js';
 import { statusCommand } from './status.js';
 import { verifyCommand } from './verify.js';
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
     );
   for (const command of [
     exportCommand(),
+    runCommand(),
     statusCommand(),
     manifestCommand(),
     verifyCommand(),

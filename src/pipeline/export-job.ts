@@ -223,7 +223,7 @@ async function windowRows(ledger: Ledger, window: { from: string; to: string }):
 }
 
 /** Staged uploads of rows that will not resume them (final rows, or leases long dead) are removed. */
-async function discardAbandonedUploads(
+export async function discardAbandonedUploads(
   ledger: Ledger,
   store: ObjectStore,
   now: number,

@@ -1,0 +1,152 @@
+/**
+ * `cxrec run`: the service. Every process downloads; one at a time (the
+ * holder of the ledger's `discoverer` lease) lists new recordings and
+ * re-checks the ones still processing, so several processes sharing a
+ * PostgreSQL ledger spend the tenant's budget on listings once, not once
+ * each. If the discoverer dies, another process takes the lease when it
+ * expires.
+ *
+ * Each pass lists from the last watermark minus an overlap, so recordings
+ * the index shows late (contract §2) are still found; a first pass, with no
+ * watermark yet, lists everything still within 70 % of the retention, so a
+ * freshly started service leaves nothing behind that can still be fetched.
+ */
+import type { Dispatcher } from 'undici';
+
+import { sleep } from '../cxone/clock.js';
+import { describeError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Ledger } from '../state/ledger.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import { discoverWindow, recheckWaiting, type DiscoverContext } from './discover.js';
+import type { JobOutcome } from './download.js';
+import { createDownloadPool } from './download-pool.js';
+import { discardAbandonedUploads, retryTransient } from './export-job.js';
+import type { PipelineSettings } from './pipeline-settings.js';
+import type { RecordingApi } from './recording-api.js';
+import { isFatal, newOwnerId, releaseDeadLocalLeases } from './workers.js';
+
+const DAY_MS = 86_400_000;
+/** How far back each pass re-lists behind the watermark, for late-indexed recordings. */
+export const lateIndexOverlapMs = 15 * 60_000;
+const watermarkName = 'run';
+const discovererLease = 'discoverer';
+
+export interface ServiceOptions {
+  api: RecordingApi;
+  ledger: Ledger;
+  store: ObjectStore;
+  dispatcher: Dispatcher;
+  settings: PipelineSettings;
+  log: Logger;
+  /** Stops the service: no new claims, transfers parked, the lease released. */
+  signal: AbortSignal;
+  now?: () => number;
+  onJobDone?: (outcome: JobOutcome, durationMs: number) => void;
+  onBytes?: (n: number) => void;
+  /** After every discovery pass this process ran. */
+  onPass?: (pass: { listed: number; inserted: number; from: string; to: string }) => void;
+}
+
+export interface ServiceState {
+  /** Whether this process holds the discoverer lease now. */
+  discoverer: boolean;
+  /** The last error a discovery pass met, cleared by the next good pass. */
+  lastError: string | undefined;
+  passes: number;
+}
+
+export async function runService(options: ServiceOptions, state: ServiceState): Promise<void> {
+  const now = options.now ?? (() => Date.now());
+  const { ledger, store, log, settings, signal } = options;
+  const owner = newOwnerId();
+  const stopping = (): boolean => signal.aborted;
+  const leaseMs = Math.max(60_000, 3 * settings.discoverSeconds * 1000);
+
+  await releaseDeadLocalLeases(ledger, now(), log);
+  await discardAbandonedUploads(ledger, store, now(), log);
+
+  const discoverCtx: DiscoverContext = {
+    api: options.api,
+    ledger,
+    channels: settings.channels,
+    retentionDays: settings.retentionDays,
+    pollSeconds: settings.pollSeconds,
+    maxProcessingMinutes: settings.maxProcessingMinutes,
+    log,
+    now,
+  };
+  const pool = createDownloadPool({
+    api: options.api,
+    ledger,
+    store,
+    dispatcher: options.dispatcher,
+    settings,
+    owner,
+    log,
+    now,
+    ...(options.onBytes ? { onBytes: options.onBytes } : {}),
+    ...(options.onJobDone ? { onJobDone: options.onJobDone } : {}),
+  });
+  const workers = pool.run(signal);
+  log.info(
+    { owner, concurrency: settings.concurrency, discoverSeconds: settings.discoverSeconds },
+    'service started',
+  );
+
+  try {
+    while (!signal.aborted) {
+      if (pool.fatalError) throw pool.fatalError;
+      try {
+        state.discoverer = await ledger.acquireLease(discovererLease, owner, leaseMs, now());
+        if (state.discoverer) {
+          await discoveryPass();
+          const rechecked = await retryTransient(
+            're-check',
+            () => recheckWaiting(discoverCtx, signal),
+            signal,
+            log,
+            settings.backoffSeconds * 1000,
+          );
+          if (rechecked.becameAvailable > 0) pool.notify();
+          state.lastError = undefined;
+        }
+      } catch (err) {
+        // TypeScript keeps `signal.aborted` narrowed from the loop test across awaits; ask again.
+        if (stopping()) break;
+        if (isFatal(err)) throw err;
+        state.lastError = describeError(err).message;
+        log.warn({ err }, 'discovery pass failed; trying again at the next pass');
+      }
+      await sleep(settings.discoverSeconds * 1000, signal).catch(() => undefined);
+    }
+  } finally {
+    await workers;
+    await ledger.releaseLease(discovererLease, owner).catch(() => undefined);
+    state.discoverer = false;
+    log.info({ owner }, 'service stopped');
+  }
+  if (pool.fatalError) throw pool.fatalError;
+
+  async function discoveryPass(): Promise<void> {
+    const to = new Date(now());
+    const watermark = await ledger.getWatermark(watermarkName);
+    const from =
+      watermark === undefined
+        ? new Date(to.getTime() - 0.7 * settings.retentionDays * DAY_MS)
+        : new Date(Date.parse(watermark) - lateIndexOverlapMs);
+    const window = { from: from.toISOString(), to: to.toISOString() };
+    const result = await retryTransient(
+      'listing',
+      () => discoverWindow(discoverCtx, window, signal),
+      signal,
+      log,
+      settings.backoffSeconds * 1000,
+    );
+    await ledger.setWatermark(watermarkName, window.to);
+    state.passes++;
+    if (result.inserted > 0) pool.notify();
+    log.info({ ...window, listed: result.listed, new: result.inserted }, 'discovery pass');
+    options.onPass?.({ listed: result.listed, inserted: result.inserted, ...window });
+  }
+}
