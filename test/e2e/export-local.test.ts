@@ -317,3 +317,98 @@ describe('export survives SIGKILL', () => {
     }
   });
 });
+
+describe('export of several channels', () => {
+  let sim: Simulator;
+  let dir: string;
+
+  before(async () => {
+    sim = await startSimulator({
+      recordings: 30,
+      seed: 21,
+      timeScale: 600,
+      rateLimit: { requests: 1200, windowSeconds: 60 },
+      media: { minBytes: 2048, maxBytes: 64 * 1024 },
+      mix: { stillProcessing: 0, failed: 0, purged: 0, lateIndexed: 0, neverCaptured: 0.3 },
+    });
+    dir = await mkdtemp(join(tmpdir(), 'cxrec-channels-'));
+  });
+  after(async () => {
+    await sim.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('an agent channel never captured falls back to one combined object', async () => {
+    const truth = await sim.truth();
+    const env = {
+      ...fastSettings,
+      CXONE_API_URL: sim.url,
+      CXONE_CLIENT_ID: 'cxrec-demo',
+      CXONE_CLIENT_SECRET: 'demo-secret',
+      CXREC_STORAGE: join(dir, 'fallback', 'store'),
+      CXREC_STATE: join(dir, 'fallback', 'state.db'),
+      CXREC_CHANNELS: 'agent',
+    };
+    const res = await runCli(['export', '--since', truth.createdFrom], env);
+    assert.equal(res.code, 0, res.stderr + res.stdout);
+    const rows = await ledgerRows(env.CXREC_STATE);
+    const row = (id: string, channel: string) =>
+      rows.find((r) => r.recordingId === id && r.channel === channel);
+    let fellBack = 0;
+    for (const rec of truth.recordings) {
+      const agent = rec.channels.find((c) => c.channel === 'agent')!;
+      const combined = rec.channels.find((c) => c.channel === 'combined')!;
+      const agentRow = row(rec.recordingId, 'agent');
+      assert.ok(agentRow, rec.recordingId);
+      if (agent.captured && agent.expected === 'stored') {
+        assert.equal(agentRow.state, 'stored');
+        assert.equal(agentRow.stored!.md5, agent.md5);
+        assert.equal(
+          row(rec.recordingId, 'combined'),
+          undefined,
+          'no combined row when the agent channel exists',
+        );
+      } else if (!agent.captured) {
+        fellBack++;
+        assert.equal(agentRow.state, 'media_unavailable');
+        assert.equal(agentRow.reason, 'fell back to combined');
+        const combinedRow = row(rec.recordingId, 'combined');
+        assert.equal(combinedRow?.state, combined.expected);
+        if (combined.expected === 'stored') {
+          assert.equal(combinedRow.stored!.md5, combined.md5);
+          const bytes = await readFile(join(env.CXREC_STORAGE, combinedRow.stored!.key));
+          assert.equal(createHash('md5').update(bytes).digest('hex'), combined.md5);
+        }
+      }
+    }
+    assert.ok(fellBack > 0, 'the simulator mix gave at least one recording without an agent channel');
+  });
+
+  test('with CXREC_CHANNEL_FALLBACK=none a missing channel ends media_unavailable and nothing else is fetched', async () => {
+    const truth = await sim.truth();
+    const env = {
+      ...fastSettings,
+      CXONE_API_URL: sim.url,
+      CXONE_CLIENT_ID: 'cxrec-demo',
+      CXONE_CLIENT_SECRET: 'demo-secret',
+      CXREC_STORAGE: join(dir, 'none', 'store'),
+      CXREC_STATE: join(dir, 'none', 'state.db'),
+      CXREC_CHANNELS: 'agent,caller',
+      CXREC_CHANNEL_FALLBACK: 'none',
+      CXREC_SIDECARS: 'true',
+    };
+    const res = await runCli(['export', '--since', truth.createdFrom], env);
+    assert.equal(res.code, 0, res.stderr + res.stdout);
+    const rows = await ledgerRows(env.CXREC_STATE);
+    assert.ok(rows.every((r) => r.channel !== 'combined'));
+    for (const rec of truth.recordings) {
+      for (const ch of rec.channels.filter((c) => c.channel !== 'combined')) {
+        const r = rows.find((x) => x.recordingId === rec.recordingId && x.channel === ch.channel);
+        assert.equal(r?.state, ch.expected, `${rec.recordingId}/${ch.channel}`);
+      }
+    }
+    const sidecars = (await listFiles(join(env.CXREC_STORAGE, 'metadata'))).length;
+    const withStored = new Set(rows.filter((r) => r.state === 'stored').map((r) => r.recordingId)).size;
+    assert.equal(sidecars, withStored, 'one sidecar per recording with a stored channel');
+  });
+});
