@@ -11,7 +11,10 @@
  * staged. Committing a block list atomically replaces the blob and
  * discards every uncommitted block not in it: leftovers of earlier attempts
  * (and of a concurrent writer, whose own commit then fails) go with the
- * next commit, or after 7 days by the service.
+ * next commit, or after 7 days by the service. So there is no
+ * `sweepStaging`: uncommitted blocks are not listed as blobs, cost little,
+ * and cannot be removed without committing or deleting the blob, which
+ * could destroy a live writer's work or a committed object.
  *
  * Block ids are `<token>-<index>`: the token (random per upload) is the
  * resume token. Uncommitted blocks cannot be read back, so across a crash

@@ -35,6 +35,7 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   PutObjectCommand,
   S3Client,
   S3ServiceException,
@@ -86,6 +87,12 @@ export interface S3ObjectStoreOptions {
    * @default 8 MiB
    */
   partSizeBytes?: number | undefined;
+  /**
+   * `sweepStaging` aborts an incomplete multipart upload no ledger row keeps
+   * only once it was initiated this long ago: older than any live transfer.
+   * @default 24 h
+   */
+  abandonedUploadAfterMs?: number | undefined;
 }
 
 export function openS3ObjectStore(options: S3ObjectStoreOptions): Promise<ObjectStore> {
@@ -225,6 +232,48 @@ class S3ObjectStore implements ObjectStore {
     } catch (err) {
       if (errorName(err) === 'NoSuchUpload') return;
       throw this.failure('AbortMultipartUpload', key, err);
+    }
+  }
+
+  /**
+   * Aborts incomplete multipart uploads under `<prefix>recordings/` that no
+   * ledger row keeps and that were initiated more than
+   * `abandonedUploadAfterMs` ago. Without `s3:ListBucketMultipartUploads`
+   * it sweeps nothing rather than fail an export that stored everything:
+   * the leftovers are invisible, and the bucket's lifecycle rule
+   * (AbortIncompleteMultipartUpload) remains the backstop.
+   */
+  async sweepStaging(options: SignalOption & { keepTokens: ReadonlySet<string> }): Promise<number> {
+    const Prefix = `${this.o.prefix}recordings/`;
+    const olderThan = Date.now() - (this.o.abandonedUploadAfterMs ?? 24 * 3_600_000);
+    let removed = 0;
+    let KeyMarker: string | undefined;
+    let UploadIdMarker: string | undefined;
+    for (;;) {
+      throwIfAborted(options.signal, { key: 'recordings/' });
+      let out;
+      try {
+        out = await this.client.send(
+          new ListMultipartUploadsCommand({ Bucket: this.o.bucket, Prefix, KeyMarker, UploadIdMarker }),
+          httpOptions(options.signal),
+        );
+      } catch (err) {
+        if (errorName(err) === 'AccessDenied') return removed;
+        throw this.failure('ListMultipartUploads', 'recordings/', err);
+      }
+      for (const upload of out.Uploads ?? []) {
+        const { Key, UploadId, Initiated } = upload;
+        // Checked here too: a server that ignores Prefix must not make us
+        // abort someone else's upload.
+        if (Key === undefined || UploadId === undefined || Initiated === undefined) continue;
+        if (!Key.startsWith(Prefix) || options.keepTokens.has(`s3-mpu:${UploadId}`)) continue;
+        if (Initiated.getTime() > olderThan) continue;
+        await this.abortMultipart(Key.slice(this.o.prefix.length), Key, UploadId, options.signal);
+        removed++;
+      }
+      if (out.IsTruncated !== true || out.NextKeyMarker === undefined) return removed;
+      KeyMarker = out.NextKeyMarker;
+      UploadIdMarker = out.NextUploadIdMarker;
     }
   }
 
@@ -437,7 +486,7 @@ class S3ObjectStore implements ObjectStore {
     const status = err instanceof S3ServiceException ? err.$metadata.httpStatusCode : undefined;
     const hint =
       name === 'AccessDenied' || status === 403
-        ? '; check the credentials may s3:PutObject, s3:GetObject, s3:DeleteObject and s3:AbortMultipartUpload on this bucket and prefix (and kms:GenerateDataKey with aws:kms)'
+        ? '; check the credentials may s3:PutObject, s3:GetObject, s3:DeleteObject, s3:AbortMultipartUpload and s3:ListBucketMultipartUploads on this bucket and prefix (and kms:GenerateDataKey with aws:kms)'
         : name === 'NoSuchBucket'
           ? '; the bucket does not exist (check CXREC_STORAGE and AWS_REGION)'
           : name === 'BadDigest' || name === 'InvalidDigest'

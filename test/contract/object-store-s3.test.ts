@@ -12,6 +12,7 @@ import {
 } from '@aws-sdk/client-s3';
 
 import { CxrecError } from '../../src/errors.js';
+import type { ObjectStore, StagedUpload } from '../../src/storage/object-store.js';
 import { minPartSizeBytes, openS3ObjectStore } from '../../src/storage/s3.js';
 import { startS3rver, type RunningS3 } from '../helpers/object-servers.js';
 import { objectStoreSuite } from './object-store.suite.js';
@@ -136,6 +137,80 @@ describe('s3 store specifics', () => {
       assert.equal(got.ContentType, 'audio/wav');
       assert.equal(md5(Buffer.from(await got.Body!.transformToByteArray())), md5(bytes));
       assertProxyClean(bucket);
+    } finally {
+      await store.close?.();
+      await dropBucket(bucket);
+    }
+  });
+
+  it('sweepStaging aborts only old uploads of ours under recordings/ that no row keeps', async () => {
+    const bucket = await newBucket();
+    const store = await openS3ObjectStore(storeOptions(bucket));
+    const neighbour = await openS3ObjectStore({ ...storeOptions(bucket), prefix: 'other-tenant/' });
+    const uploads: StagedUpload[] = [];
+    try {
+      const open = async (on: ObjectStore, key: string): Promise<StagedUpload> => {
+        const upload = await on.openUpload(key, {
+          contentType: 'audio/wav',
+          sizeBytes: 2 * minPartSizeBytes,
+        });
+        await upload.write(randomBytes(minPartSizeBytes));
+        await upload.park();
+        uploads.push(upload);
+        return upload;
+      };
+      const abandoned = await open(store, 'recordings/old_combined.wav');
+      const kept = await open(store, 'recordings/kept_combined.wav');
+      await open(store, 'recordings/young_combined.wav');
+      const notRecordings = await open(store, 'metadata/old.wav');
+      const outsidePrefix = await open(neighbour, 'recordings/old_combined.wav');
+      const dayAndMore = new Date(Date.now() - 25 * 3_600_000);
+      for (const u of [abandoned, kept, notRecordings, outsidePrefix]) {
+        const tracked = s3.proxy.uploads.get(u.resumeToken.slice('s3-mpu:'.length));
+        assert.ok(tracked);
+        tracked.initiated = dayAndMore;
+      }
+
+      assert.equal(await store.sweepStaging!({ keepTokens: new Set([kept.resumeToken]) }), 1);
+      const stillOpen = s3.proxy
+        .openUploads(bucket)
+        .map((u) => u.key)
+        .sort();
+      assert.deepEqual(stillOpen, [
+        'other-tenant/recordings/old_combined.wav',
+        `${prefix}/metadata/old.wav`,
+        `${prefix}/recordings/kept_combined.wav`,
+        `${prefix}/recordings/young_combined.wav`,
+      ]);
+      assert.deepEqual(
+        s3.proxy.violations.filter((v) => v.bucket === bucket),
+        [],
+      );
+    } finally {
+      for (const u of uploads) await u.abort();
+      await neighbour.close?.();
+      await store.close?.();
+      await dropBucket(bucket);
+    }
+  });
+
+  it('sweepStaging pages through many uploads', async () => {
+    const bucket = await newBucket();
+    const store = await openS3ObjectStore({ ...storeOptions(bucket), abandonedUploadAfterMs: 0 });
+    try {
+      const keys = Array.from({ length: 1005 }, (_, i) => `${prefix}/recordings/r${i}_combined.wav`);
+      // Tracked by the proxy as if created through it; 1 005 is past S3's page of 1 000.
+      for (const [i, key] of keys.entries()) {
+        s3.proxy.uploads.set(`fake-${bucket}-${i}`, {
+          bucket,
+          key,
+          state: 'open',
+          parts: new Map(),
+          initiated: new Date(Date.now() - 1000),
+        });
+      }
+      assert.equal(await store.sweepStaging!({ keepTokens: new Set() }), keys.length);
+      assert.deepEqual(s3.proxy.openUploads(bucket), []);
     } finally {
       await store.close?.();
       await dropBucket(bucket);

@@ -8,7 +8,9 @@
  * Every request is checked, a failing one is answered as S3 would (400
  * BadDigest, EntityTooSmall, InvalidPart, 404 NoSuchUpload, 412) and,
  * unless it is an ordinary answer, kept in `violations`; multipart uploads are tracked so a test can assert none
- * was left incomplete. Abort is answered here (s3rver cannot).
+ * was left incomplete. Abort and ListMultipartUploads are answered here from
+ * that tracking (s3rver has neither); a test may move an upload's
+ * `initiated` back to make it look abandoned.
  */
 import { createHash } from 'node:crypto';
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -29,6 +31,8 @@ export interface TrackedUpload {
   key: string;
   state: 'open' | 'completed' | 'aborted';
   parts: Map<number, { size: number; md5: string }>;
+  /** When CreateMultipartUpload was answered; ListMultipartUploads reports it. */
+  initiated: Date;
 }
 
 interface Refusal {
@@ -133,6 +137,11 @@ export class S3CheckingProxy {
       res.end();
       return;
     }
+    if (operation === 'ListMultipartUploads') {
+      res.writeHead(200, { 'content-type': 'application/xml' });
+      res.end(this.listMultipartUploads(bucket, q));
+      return;
+    }
     if (this.corruptNext?.(operation, key)) {
       this.corruptNext = undefined;
       return reply(res, { status: 400, code: 'BadDigest', problem: 'corrupted on purpose' });
@@ -145,6 +154,35 @@ export class S3CheckingProxy {
     if (method !== 'HEAD') headers['content-length'] = String(upstream.body.length);
     res.writeHead(upstream.status, headers);
     res.end(upstream.body);
+  }
+
+  /** ListMultipartUploads as S3 answers it: open uploads by key then upload id, from the markers on, in pages. */
+  private listMultipartUploads(bucket: string, q: URLSearchParams): string {
+    const prefix = q.get('prefix') ?? '';
+    const keyMarker = q.get('key-marker') ?? '';
+    const idMarker = q.get('upload-id-marker') ?? '';
+    const max = Math.min(Number(q.get('max-uploads') ?? 1000) || 1000, 1000);
+    const all = [...this.uploads.entries()]
+      .filter(([, u]) => u.bucket === bucket && u.state === 'open' && u.key.startsWith(prefix))
+      .filter(([id, u]) => u.key > keyMarker || (u.key === keyMarker && idMarker !== '' && id > idMarker))
+      .sort(([ia, a], [ib, b]) => (a.key === b.key ? (ia < ib ? -1 : 1) : a.key < b.key ? -1 : 1));
+    const page = all.slice(0, max);
+    const last = page[page.length - 1];
+    const truncated = all.length > page.length && last !== undefined;
+    const uploads = page
+      .map(
+        ([id, u]) =>
+          `<Upload><Key>${xmlEscape(u.key)}</Key><UploadId>${xmlEscape(id)}</UploadId><Initiated>${u.initiated.toISOString()}</Initiated><StorageClass>STANDARD</StorageClass></Upload>`,
+      )
+      .join('');
+    return (
+      `<?xml version="1.0" encoding="UTF-8"?><ListMultipartUploadsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">` +
+      `<Bucket>${xmlEscape(bucket)}</Bucket><KeyMarker>${xmlEscape(keyMarker)}</KeyMarker><UploadIdMarker>${xmlEscape(idMarker)}</UploadIdMarker>` +
+      (truncated
+        ? `<NextKeyMarker>${xmlEscape(last[1].key)}</NextKeyMarker><NextUploadIdMarker>${xmlEscape(last[0])}</NextUploadIdMarker>`
+        : '') +
+      `<Prefix>${xmlEscape(prefix)}</Prefix><MaxUploads>${max}</MaxUploads><IsTruncated>${truncated}</IsTruncated>${uploads}</ListMultipartUploadsResult>`
+    );
   }
 
   private check(
@@ -235,7 +273,9 @@ export class S3CheckingProxy {
     switch (operation) {
       case 'CreateMultipartUpload': {
         const uploadId = /<UploadId>([^<]+)<\/UploadId>/.exec(upstream.body.toString('utf8'))?.[1];
-        if (uploadId) this.uploads.set(uploadId, { bucket, key, state: 'open', parts: new Map() });
+        if (uploadId) {
+          this.uploads.set(uploadId, { bucket, key, state: 'open', parts: new Map(), initiated: new Date() });
+        }
         break;
       }
       case 'UploadPart':
@@ -294,6 +334,7 @@ function completeProblem(upload: TrackedUpload, xml: string): Refusal | undefine
 }
 
 function operationOf(method: string, key: string, q: URLSearchParams, h: IncomingMessage['headers']): string {
+  if (key === '' && method === 'GET' && q.has('uploads')) return 'ListMultipartUploads';
   if (key === '') return `${method} bucket`;
   if (method === 'POST' && q.has('uploads')) return 'CreateMultipartUpload';
   if (method === 'POST' && q.has('uploadId')) return 'CompleteMultipartUpload';
@@ -304,6 +345,10 @@ function operationOf(method: string, key: string, q: URLSearchParams, h: Incomin
   if (method === 'PUT') return 'PutObject';
   if (method === 'DELETE') return 'DeleteObject';
   return `${method} object`;
+}
+
+function xmlEscape(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
 function unquote(etag: string): string {
