@@ -238,8 +238,9 @@ class S3ObjectStore implements ObjectStore {
   /**
    * Aborts incomplete multipart uploads under `<prefix>recordings/` that no
    * ledger row keeps and that were initiated more than
-   * `abandonedUploadAfterMs` ago. Without `s3:ListBucketMultipartUploads`
-   * it sweeps nothing rather than fail an export that stored everything:
+   * `abandonedUploadAfterMs` ago. Without `s3:ListBucketMultipartUploads`,
+   * or on a server that does not implement the call, it sweeps nothing
+   * rather than fail an export that stored everything:
    * the leftovers are invisible, and the bucket's lifecycle rule
    * (AbortIncompleteMultipartUpload) remains the backstop.
    */
@@ -258,7 +259,11 @@ class S3ObjectStore implements ObjectStore {
           httpOptions(options.signal),
         );
       } catch (err) {
-        if (errorName(err) === 'AccessDenied') return removed;
+        // Forbidden, or not implemented (s3rver, some S3-compatible servers).
+        const status = err instanceof S3ServiceException ? err.$metadata.httpStatusCode : undefined;
+        if (errorName(err) === 'AccessDenied' || status === 403 || status === 405 || status === 501) {
+          return removed;
+        }
         throw this.failure('ListMultipartUploads', 'recordings/', err);
       }
       for (const upload of out.Uploads ?? []) {
