@@ -52,7 +52,7 @@ async function exportOnce(
 ): Promise<{ seconds: number; peakRssBytes: number; code: number | null }> {
   const since = (await sim.truth()).createdFrom;
   const started = performance.now();
-  const run = startCli(['export', '--since', since], envFor(sim, dir, extra));
+  const run = startCli(['export', '--since', since], envFor(sim, dir, extra), { built: true });
   let peak = 0;
   const sample = async (): Promise<void> => {
     try {

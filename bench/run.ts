@@ -5,6 +5,7 @@
  * the benchmarks whose names contain one of the words; BENCH_QUICK=1
  * shortens the long ones (for a smoke run, not for the numbers).
  */
+import { execFileSync } from 'node:child_process';
 import { readdir, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { cpus, totalmem } from 'node:os';
@@ -13,6 +14,9 @@ import type { Benchmark, BenchResult } from './types.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const filters = process.argv.slice(2);
+
+// Benchmarks run the built CLI (dist/), as operators do: build it from the current source first.
+execFileSync('npm', ['run', 'build'], { stdio: ['ignore', 'ignore', 'inherit'] });
 
 const files = (await readdir(here)).filter((f) => f.endsWith('.bench.ts')).sort();
 const results: { benchmark: string; results: BenchResult[]; error?: string }[] = [];

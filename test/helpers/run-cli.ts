@@ -6,6 +6,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const cliPath = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
+/** The built binary, for benchmarks: what operators run, without tsx's start-up and memory. */
+const distCliPath = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 
 export interface CliResult {
   code: number | null;
@@ -19,8 +21,13 @@ export interface CliRun {
   done: Promise<CliResult>;
 }
 
-export function startCli(args: readonly string[], env: NodeJS.ProcessEnv): CliRun {
-  const child = spawn(process.execPath, ['--import', 'tsx', cliPath, ...args], {
+export function startCli(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+  options: { built?: boolean } = {},
+): CliRun {
+  const argv = options.built ? [distCliPath, ...args] : ['--import', 'tsx', cliPath, ...args];
+  const child = spawn(process.execPath, argv, {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
