@@ -167,9 +167,10 @@ describe('PostgresRateLimiter', () => {
     assert.ok(elapsedMs >= 3 * windowSeconds * 1000, `took ${Math.round(elapsedMs)} ms`);
     assert.ok(total >= 0.8 * budget, `used ${total} of a ${budget}-request budget`);
     for (const s of perProcess) assert.ok(s.granted > 0, 'every process got a share');
-    // Waiting callers do not poll: a handful of calls per window and process, not one per caller.
+    // Waiting callers do not poll: each process asks once per slot that can
+    // free (the three may race for the same one), not once per waiting caller.
     const calls = perProcess.reduce((n, s) => n + s.acquireCalls, 0);
-    assert.ok(calls < total, `${calls} acquire calls for ${total} grants`);
+    assert.ok(calls <= limiters.length * total, `${calls} acquire calls for ${total} grants`);
   });
 
   test('a pause set by one process holds the others, then they start slowly', async (t) => {
@@ -203,16 +204,17 @@ describe('PostgresRateLimiter', () => {
     const key = 'tenant-crash';
     const options = { limit: 2, windowMs: 300, marginMs: 0, maxInFlightMs: 500, tenantKey: key };
     const crashed = limiter(options);
+    const survivor = limiter(options);
+    await Promise.all([crashed.ready(), survivor.ready()]);
+    const t0 = performance.now();
     await crashed.acquire();
     await crashed.acquire();
     await crashed.close(); // the process dies with both permits out
 
-    const survivor = limiter(options);
-    const t0 = performance.now();
     const permit = await survivor.acquire({ signal: AbortSignal.timeout(10_000) });
     const waited = performance.now() - t0;
-    // Deadline (500 ms) + hold (300 ms), measured from a little after the grants.
-    assert.ok(waited >= 700, `freed after ${Math.round(waited)} ms`);
+    // Granted after t0, so freed no sooner than deadline (500 ms) + hold (300 ms) after it.
+    assert.ok(waited >= 750, `freed after ${Math.round(waited)} ms`);
     await permit.release();
   });
 
