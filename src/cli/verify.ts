@@ -23,13 +23,13 @@ export function verifyCommand(): Command {
           if (!expected) continue;
           checked++;
           const where = `${row.recordingId} ${row.channel} (${expected.key})`;
+          const digests = new StreamDigests();
           try {
-            const digests = new StreamDigests();
             await digests.consume(
               await store.read(expected.key, { signal: shutdown.signal }),
               shutdown.signal,
             );
-            const got = digests.digest();
+            const got = await digests.digest();
             if (got.sizeBytes !== expected.sizeBytes) {
               problems.push(`${where}: size ${got.sizeBytes}, ledger says ${expected.sizeBytes}`);
             } else if (got.md5 !== expected.md5 || got.sha256 !== expected.sha256) {
@@ -37,6 +37,8 @@ export function verifyCommand(): Command {
             }
           } catch (err) {
             problems.push(`${where}: cannot be read: ${describeError(err).message}`);
+          } finally {
+            digests.dispose();
           }
           if (checked % 100 === 0) log.info({ checked, problems: problems.length }, 'verifying');
         }

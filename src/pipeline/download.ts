@@ -117,113 +117,117 @@ export async function downloadJob(
   });
 
   const digests = new StreamDigests();
-  if (upload.stagedBytes > 0 && upload.readStaged) {
-    await digests.consume(upload.readStaged({ signal }), signal);
-    log.info({ resumedAt: upload.stagedBytes }, 'resuming a staged upload');
-  }
+  try {
+    if (upload.stagedBytes > 0 && upload.readStaged) {
+      await digests.consume(upload.readStaged({ signal }), signal);
+      log.info({ resumedAt: upload.stagedBytes }, 'resuming a staged upload');
+    }
 
-  const maxAttempts = ctx.maxTransferAttempts ?? 6;
-  let etagMd5: string | undefined;
-  let totalSize: number | undefined;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const result = await transferMedia({
-        url: new URL(link.url),
-        offset: upload.bytesWritten,
-        dispatcher: ctx.dispatcher,
-        signal,
-        context,
-        onChunk: async (chunk) => {
-          digests.update(chunk);
-          await upload.write(chunk, { signal });
-          ctx.onBytes?.(chunk.length);
-        },
-      });
-      etagMd5 = result.etagMd5;
-      totalSize = result.totalSize;
-      break;
-    } catch (err) {
-      if (isAbortError(err) || signal.aborted) {
-        await upload.park().catch(() => undefined);
-        throw err;
-      }
-      if (err instanceof CxrecError && err.code === 'media_missing') {
-        await discard(upload, ctx);
-        return mediaMissing(ctx, job, signal);
-      }
-      // Bytes may have been hashed but not taken by the store when a write failed:
-      // the digests then no longer match the staged bytes, so start over.
-      if (digests.sizeBytes !== upload.bytesWritten) {
-        await discard(upload, ctx);
-        return { kind: 'retry', error: err };
-      }
-      if (attempt >= maxAttempts || !(isRetryable(err) || isUrlRefused(err))) {
-        await upload.park().catch(() => undefined);
-        return isRetryable(err) ? { kind: 'retry', error: err } : failed(err);
-      }
-      log.info(
-        { err: describeError(err), attempt, at: upload.bytesWritten },
-        'media transfer interrupted, resuming',
-      );
-      if (isUrlRefused(err)) {
-        link = await newLink(ctx, recordingId, channel, signal);
-      } else {
-        await sleep(backoffDelayMs(attempt, ctx.backoff), signal);
+    const maxAttempts = ctx.maxTransferAttempts ?? 6;
+    let etagMd5: string | undefined;
+    let totalSize: number | undefined;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const result = await transferMedia({
+          url: new URL(link.url),
+          offset: upload.bytesWritten,
+          dispatcher: ctx.dispatcher,
+          signal,
+          context,
+          onChunk: async (chunk) => {
+            await Promise.all([digests.update(chunk), upload.write(chunk, { signal })]);
+            ctx.onBytes?.(chunk.length);
+          },
+        });
+        etagMd5 = result.etagMd5;
+        totalSize = result.totalSize;
+        break;
+      } catch (err) {
+        if (isAbortError(err) || signal.aborted) {
+          await upload.park().catch(() => undefined);
+          throw err;
+        }
+        if (err instanceof CxrecError && err.code === 'media_missing') {
+          await discard(upload, ctx);
+          return await mediaMissing(ctx, job, signal);
+        }
+        // Bytes may have been hashed but not taken by the store when a write failed:
+        // the digests then no longer match the staged bytes, so start over.
+        if (digests.sizeBytes !== upload.bytesWritten) {
+          await discard(upload, ctx);
+          return { kind: 'retry', error: err };
+        }
+        if (attempt >= maxAttempts || !(isRetryable(err) || isUrlRefused(err))) {
+          await upload.park().catch(() => undefined);
+          return isRetryable(err) ? { kind: 'retry', error: err } : failed(err);
+        }
+        log.info(
+          { err: describeError(err), attempt, at: upload.bytesWritten },
+          'media transfer interrupted, resuming',
+        );
+        if (isUrlRefused(err)) {
+          link = await newLink(ctx, recordingId, channel, signal);
+        } else {
+          await sleep(backoffDelayMs(attempt, ctx.backoff), signal);
+        }
       }
     }
-  }
 
-  const sizeBytes = upload.bytesWritten;
-  if (totalSize !== link.sizeBytes || sizeBytes !== link.sizeBytes) {
-    // The Processing trap serves an object shorter than announced; a
-    // recording that is really Available and still differs is corrupt.
-    await discard(upload, ctx);
-    const detail = await fetchDetail(ctx, recordingId, signal);
-    if (detail.status === 'Failed') {
-      return { kind: 'final', state: 'failed_processing', reason: 'transcoding failed' };
+    const sizeBytes = upload.bytesWritten;
+    if (totalSize !== link.sizeBytes || sizeBytes !== link.sizeBytes) {
+      // The Processing trap serves an object shorter than announced; a
+      // recording that is really Available and still differs is corrupt.
+      await discard(upload, ctx);
+      const detail = await fetchDetail(ctx, recordingId, signal);
+      if (detail.status === 'Failed') {
+        return { kind: 'final', state: 'failed_processing', reason: 'transcoding failed' };
+      }
+      if (detail.status !== 'Available') {
+        return { kind: 'waiting', status: detail.status, reason: `media incomplete while ${detail.status}` };
+      }
+      return {
+        kind: 'retry',
+        error: new CxrecError('integrity', 'size differs from the announced size', {
+          context: { ...context, announced: link.sizeBytes, hostSize: totalSize, received: sizeBytes },
+        }),
+      };
     }
-    if (detail.status !== 'Available') {
-      return { kind: 'waiting', status: detail.status, reason: `media incomplete while ${detail.status}` };
+    const result = await digests.digest();
+    if (etagMd5 !== undefined && etagMd5 !== result.md5) {
+      await discard(upload, ctx);
+      return {
+        kind: 'retry',
+        error: new CxrecError('integrity', 'md5 differs from the media ETag', {
+          context: { ...context, sizeBytes },
+        }),
+      };
     }
-    return {
-      kind: 'retry',
-      error: new CxrecError('integrity', 'size differs from the announced size', {
-        context: { ...context, announced: link.sizeBytes, hostSize: totalSize, received: sizeBytes },
-      }),
-    };
-  }
-  const result = digests.digest();
-  if (etagMd5 !== undefined && etagMd5 !== result.md5) {
-    await discard(upload, ctx);
-    return {
-      kind: 'retry',
-      error: new CxrecError('integrity', 'md5 differs from the media ETag', {
-        context: { ...context, sizeBytes },
-      }),
-    };
-  }
 
-  const info = await upload.commit({
-    sizeBytes,
-    md5: result.md5,
-    sha256: result.sha256,
-    contentType: link.contentType,
-    signal,
-  });
-  log.debug({ key: info.key, sizeBytes }, 'stored');
-  return {
-    kind: 'final',
-    state: 'stored',
-    reason: 'downloaded',
-    stored: {
-      key: info.key,
+    const info = await upload.commit({
       sizeBytes,
       md5: result.md5,
       sha256: result.sha256,
       contentType: link.contentType,
-      storedAt: ctx.now(),
-    },
-  };
+      signal,
+    });
+    log.debug({ key: info.key, sizeBytes }, 'stored');
+    return {
+      kind: 'final',
+      state: 'stored',
+      reason: 'downloaded',
+      stored: {
+        key: info.key,
+        sizeBytes,
+        md5: result.md5,
+        sha256: result.sha256,
+        contentType: link.contentType,
+        storedAt: ctx.now(),
+      },
+    };
+  } finally {
+    // Frees the hash workers' state when the transfer ended before its digest.
+    digests.dispose();
+  }
 }
 
 /**
@@ -346,9 +350,13 @@ async function hashStored(
   signal: AbortSignal,
 ): Promise<{ md5: string; sha256: string }> {
   const digests = new StreamDigests();
-  await digests.consume(await store.read(key, { signal }), signal);
-  const { md5, sha256 } = digests.digest();
-  return { md5, sha256 };
+  try {
+    await digests.consume(await store.read(key, { signal }), signal);
+    const { md5, sha256 } = await digests.digest();
+    return { md5, sha256 };
+  } finally {
+    digests.dispose();
+  }
 }
 
 function isUrlRefused(err: unknown): boolean {
