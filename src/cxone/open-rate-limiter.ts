@@ -2,12 +2,18 @@
  * Picks the tenant's rate limiter from `CXREC_STATE`, as `openLedger` picks
  * the ledger: processes that share a PostgreSQL ledger share its budget
  * too (CXREC_RATE_LIMIT is for the whole tenant), while a SQLite ledger
- * means one process, whose in-process limiter is enough. An explicit
- * scheme → factory map; nothing registers itself on import.
+ * means one process at a time, whose in-process limiter is enough as long
+ * as it remembers what the previous process spent: a process restarted
+ * right after a crash must count the dead one's requests still in the
+ * tenant's window (`sqlite-rate-log.ts`). `:memory:` has no previous
+ * process. An explicit scheme → factory map; nothing registers itself on
+ * import.
  */
+import { CxrecError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { PostgresRateLimiter } from './postgres-rate-limiter.js';
 import { SlidingWindowRateLimiter, type RateLimiter } from './rate-limiter.js';
+import { openSqliteRateLimiter } from './sqlite-rate-log.js';
 
 /** A limiter that may hold a connection: call `close` at shutdown when present. */
 export interface OpenedRateLimiter extends RateLimiter {
@@ -26,7 +32,7 @@ export interface OpenRateLimiterOptions {
    * different tenants into one database need different keys. @default 'default'
    */
   tenantKey?: string;
-  /** PostgreSQL only: failures that do not fail a request (release, pause). @default none */
+  /** Failures that do not fail a request (PostgreSQL: release, pause; SQLite: writing the log). @default none */
   logger?: Pick<Logger, 'warn'>;
 }
 
@@ -61,7 +67,9 @@ const byScheme: Readonly<Record<string, LimiterFactory>> = {
 /**
  * The limiter for `CXREC_STATE` (`state`) and `CXREC_RATE_LIMIT`
  * (`limitPerMinute`): shared through PostgreSQL for a `postgres://` or
- * `postgresql://` URL, in-process for anything else (a SQLite path).
+ * `postgresql://` URL; for a SQLite path in-process, seeded from and
+ * logging to the ledger file (whose migrations it applies if the ledger
+ * has not yet); plain in-process for `:memory:`.
  */
 export function openRateLimiter(
   state: string,
@@ -71,12 +79,28 @@ export function openRateLimiter(
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(state)?.[1]?.toLowerCase();
   const factory = scheme === undefined ? undefined : byScheme[scheme];
   if (factory) return factory(state, limitPerMinute, options);
+  if (scheme !== undefined) {
+    // As openLedger says: a typo'd URL would otherwise become a SQLite file named like a URL.
+    return Promise.reject(
+      new CxrecError(
+        'config_invalid',
+        `CXREC_STATE uses the unknown scheme ${scheme}://; give a SQLite file path or a postgres:// URL`,
+      ),
+    );
+  }
   try {
-    const local: OpenedRateLimiter = new SlidingWindowRateLimiter({
-      limit: limitPerMinute,
-      ...(options.windowMs === undefined ? {} : { windowMs: options.windowMs }),
-      ...(options.marginMs === undefined ? {} : { marginMs: options.marginMs }),
-    });
+    const local: OpenedRateLimiter =
+      state === ':memory:'
+        ? new SlidingWindowRateLimiter({
+            limit: limitPerMinute,
+            ...(options.windowMs === undefined ? {} : { windowMs: options.windowMs }),
+            ...(options.marginMs === undefined ? {} : { marginMs: options.marginMs }),
+          })
+        : openSqliteRateLimiter(state, limitPerMinute, {
+            windowMs: options.windowMs,
+            marginMs: options.marginMs,
+            logger: options.logger,
+          });
     return Promise.resolve(local);
   } catch (err) {
     return Promise.reject(err instanceof Error ? err : new Error(String(err)));

@@ -72,6 +72,11 @@ export interface RateLimiter {
   pauseFor(ms: number): Promise<void>;
 }
 
+/** The server's window when none is given: CXone counts per minute. */
+export const defaultWindowMs = 60_000;
+/** Added to the window when no margin is given; see the module comment. */
+export const defaultMarginMs = 50;
+
 export interface SlidingWindowRateLimiterOptions {
   /** Requests allowed per window (CXREC_RATE_LIMIT for a 60 s window). */
   limit: number;
@@ -84,6 +89,27 @@ export interface SlidingWindowRateLimiterOptions {
   marginMs?: number;
   /** Injected by tests. @default systemClock */
   clock?: Clock;
+  /**
+   * Slots already taken when the limiter starts: requests of a process that
+   * ran just before this one (see `sqlite-rate-log.ts`), which the tenant
+   * still counts. Each holds a slot until `freesAtMs`, on `clock`'s scale;
+   * ones already past are ignored. @default none
+   */
+  initialSlots?: readonly { freesAtMs: number }[];
+}
+
+/** Throws `config_invalid` unless the limit is a whole number ≥ 1, the window > 0 and the margin ≥ 0. */
+export function checkRateLimitSettings(limit: number, windowMs: number, marginMs: number): void {
+  if (!Number.isInteger(limit) || limit < 1) {
+    throw new CxrecError('config_invalid', 'the rate limit must be a whole number of requests ≥ 1', {
+      context: { limit },
+    });
+  }
+  if (!(windowMs > 0) || !(marginMs >= 0)) {
+    throw new CxrecError('config_invalid', 'the rate-limit window must be > 0 and its margin ≥ 0', {
+      context: { windowMs, marginMs },
+    });
+  }
 }
 
 interface Waiter {
@@ -127,22 +153,24 @@ export class SlidingWindowRateLimiter implements RateLimiter {
   private readonly counters = { granted: 0, pauses: 0, pausedMs: 0 };
 
   constructor(options: SlidingWindowRateLimiterOptions) {
-    const windowMs = options.windowMs ?? 60_000;
-    const marginMs = options.marginMs ?? 50;
-    if (!Number.isInteger(options.limit) || options.limit < 1) {
-      throw new CxrecError('config_invalid', 'the rate limit must be a whole number of requests ≥ 1', {
-        context: { limit: options.limit },
-      });
-    }
-    if (!(windowMs > 0) || !(marginMs >= 0)) {
-      throw new CxrecError('config_invalid', 'the rate-limit window must be > 0 and its margin ≥ 0', {
-        context: { windowMs, marginMs },
-      });
-    }
+    const windowMs = options.windowMs ?? defaultWindowMs;
+    const marginMs = options.marginMs ?? defaultMarginMs;
+    checkRateLimitSettings(options.limit, windowMs, marginMs);
     this.limit = options.limit;
     this.windowMs = windowMs;
     this.effectiveWindowMs = windowMs + marginMs;
     this.clock = options.clock ?? systemClock;
+    // A seeded slot is a completion that happened one (effective) window
+    // before it frees, so it leaves the window exactly like our own ones.
+    // Clamped to now: it cannot have finished in the future, and a later
+    // completion would hold the slot longer than asked.
+    const now = this.clock.now();
+    const seeded = (options.initialSlots ?? [])
+      .map((slot) => slot.freesAtMs)
+      .filter((freesAt) => Number.isFinite(freesAt) && freesAt > now)
+      .map((freesAt) => Math.min(freesAt - this.effectiveWindowMs, now))
+      .sort((a, b) => a - b);
+    this.done.push(...seeded);
   }
 
   acquire(options: { signal?: AbortSignal | undefined } = {}): Promise<RatePermit> {

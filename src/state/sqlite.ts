@@ -54,6 +54,19 @@ type Db = Database.Database;
 
 /** Opens (creating if missing) the ledger file at `path`, or `:memory:`, and brings its schema up to date. */
 export async function openSqliteLedger(path: string): Promise<SqliteLedger> {
+  const { db, location } = openSqliteDatabase(path);
+  return new SqliteLedger(db, location);
+}
+
+/**
+ * Opens a connection to the ledger file at `path` (creating it and its
+ * folder if missing) with the ledger's pragmas, and applies the ledger's
+ * migrations. Exported for the rate-limit log (`cxone/sqlite-rate-log.ts`),
+ * which shares the file: the CLI may open the limiter before the ledger,
+ * and migrating is idempotent under one write lock, so whichever opens
+ * first brings the schema up to date and the ledger stays its only owner.
+ */
+export function openSqliteDatabase(path: string): { db: Db; location: string } {
   const location = path === ':memory:' ? path : resolve(path);
   if (location !== ':memory:') {
     const dir = dirname(location);
@@ -81,7 +94,7 @@ export async function openSqliteLedger(path: string): Promise<SqliteLedger> {
     db?.close();
     throw openError(err, location);
   }
-  return new SqliteLedger(db, location);
+  return { db, location };
 }
 
 function sqliteCode(err: unknown): string | undefined {

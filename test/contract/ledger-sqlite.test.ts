@@ -58,6 +58,7 @@ describe('sqlite ledger: the file', () => {
         assert.deepEqual(versions, [
           { version: 1, name: 'jobs' },
           { version: 2, name: 'leases' },
+          { version: 3, name: 'rate_limit_log' },
         ]);
       } finally {
         db.close();
