@@ -10,7 +10,8 @@ import type { Config } from './config.js';
 import { requireCxone } from './config.js';
 import { CxoneClient } from './cxone/client.js';
 import { createHttpAgent } from './cxone/http.js';
-import { SlidingWindowRateLimiter, type RateLimiter } from './cxone/rate-limiter.js';
+import { openRateLimiter } from './cxone/open-rate-limiter.js';
+import type { RateLimiter } from './cxone/rate-limiter.js';
 import type { Logger } from './log.js';
 import { cxoneRecordingApi } from './pipeline/cxone-recording-api.js';
 import type { RecordingApi } from './pipeline/recording-api.js';
@@ -31,10 +32,18 @@ export interface OpenCxoneOptions {
   wrapLimiter?: (limiter: RateLimiter) => RateLimiter;
 }
 
-export function openCxone(config: Config, log: Logger, options: OpenCxoneOptions = {}): CxoneRuntime {
+export async function openCxone(
+  config: Config,
+  log: Logger,
+  options: OpenCxoneOptions = {},
+): Promise<CxoneRuntime> {
   const cxone = requireCxone(config);
+  // Processes sharing a PostgreSQL ledger share the tenant's budget through it too.
+  const limiter = await openRateLimiter(config.state, config.rateLimitPerMinute, {
+    tenantKey: new URL(cxone.apiUrl).host,
+    logger: log,
+  });
   const dispatcher = createHttpAgent();
-  const limiter = new SlidingWindowRateLimiter({ limit: config.rateLimitPerMinute });
   const client = new CxoneClient({
     apiUrl: cxone.apiUrl,
     clientId: cxone.clientId,
@@ -51,6 +60,7 @@ export function openCxone(config: Config, log: Logger, options: OpenCxoneOptions
     async close() {
       await client.close();
       await dispatcher.close();
+      await limiter.close?.();
     },
   };
 }

@@ -55,7 +55,7 @@ export function doctorCommand(): Command {
 async function checkCxone(config: Config, log: Logger): Promise<Check> {
   let cxone;
   try {
-    cxone = openCxone(config, log);
+    cxone = await openCxone(config, log);
   } catch (err) {
     return {
       name: 'cxone',

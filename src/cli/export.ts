@@ -44,7 +44,7 @@ export function exportCommand(): Command {
         );
       }
 
-      const cxone = openCxone(config, log);
+      const cxone = await openCxone(config, log);
       const ledger = await openState(config);
       const store = await openStore(config);
       const shutdown = shutdownSignal(log);

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 
 import { runService, type ServiceState } from '../pipeline/service-job.js';
-import { openCxone, openState, openStore } from '../runtime.js';
+import { openCxone, openState, openStore, type CxoneRuntime } from '../runtime.js';
 import { startServiceHttp, type ServiceHttp } from '../service/http-server.js';
 import { createServiceMetrics } from '../service/metrics.js';
 import { commandContext, shutdownSignal } from './command-context.js';
@@ -18,7 +18,7 @@ export function runCommand(): Command {
       'after',
       '\nWith CXREC_HTTP_PORT set, serves /metrics (Prometheus), /healthz and /readyz on that port.\n' +
         'The first pass lists every recording still within 70 % of CXREC_RETENTION_DAYS; later passes list\n' +
-        'from the last pass minus 15 minutes, for recordings the index shows late.\nExit codes: 0 after a clean stop; 2 bad settings; 3 cannot reach CXone or auth refused.',
+        'from the last pass minus 15 minutes (a whole day about once an hour), for recordings the index shows late.\nExit codes: 0 after a clean stop; 2 bad settings; 3 cannot reach CXone or auth refused.',
     )
     .action(async (_opts: unknown, command: Command) => {
       const { config, log } = commandContext(command);
@@ -26,14 +26,14 @@ export function runCommand(): Command {
       const store = await openStore(config);
       const state: ServiceState = { discoverer: false, lastError: undefined, passes: 0 };
       // The metrics read the client's call counts, and the client's limiter is wrapped by the metrics.
-      const holder: { cxone?: ReturnType<typeof openCxone> } = {};
+      const holder: { cxone?: CxoneRuntime } = {};
       const metrics = createServiceMetrics({
         ledger,
         apiStats: () => holder.cxone?.client.apiStats,
         retentionDays: config.retentionDays,
         now: () => Date.now(),
       });
-      const cxone = openCxone(config, log, { wrapLimiter: (l) => metrics.meter(l) });
+      const cxone = await openCxone(config, log, { wrapLimiter: (l) => metrics.meter(l) });
       holder.cxone = cxone;
       const shutdown = shutdownSignal(log);
       let running = true;

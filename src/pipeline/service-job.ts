@@ -6,15 +6,16 @@
  * each. If the discoverer dies, another process takes the lease when it
  * expires.
  *
- * Each pass lists from the last watermark minus an overlap, so recordings
- * the index shows late (contract §2) are still found; a first pass, with no
+ * Each pass lists from the last watermark minus an overlap (15 minutes, and
+ * a whole day about once an hour), so recordings the index shows late
+ * (contract §2) are still found; a first pass, with no
  * watermark yet, lists everything still within 70 % of the retention, so a
  * freshly started service leaves nothing behind that can still be fetched.
  */
 import type { Dispatcher } from 'undici';
 
 import { sleep } from '../cxone/clock.js';
-import { describeError } from '../errors.js';
+import { CxrecError, describeError, isRetryable } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Ledger } from '../state/ledger.js';
 import type { ObjectStore } from '../storage/object-store.js';
@@ -29,6 +30,13 @@ import { isFatal, newOwnerId, releaseDeadLocalLeases } from './workers.js';
 const DAY_MS = 86_400_000;
 /** How far back each pass re-lists behind the watermark, for late-indexed recordings. */
 export const lateIndexOverlapMs = 15 * 60_000;
+/**
+ * About once an hour a pass looks back a whole day instead, for recordings
+ * the index shows later than the overlap covers (the contract puts no bound
+ * on it). A day of a busy tenant is a few dozen search calls an hour.
+ */
+export const deepLookbackMs = DAY_MS;
+const deepPassEveryMs = 3_600_000;
 const watermarkName = 'run';
 const discovererLease = 'discoverer';
 
@@ -62,6 +70,7 @@ export async function runService(options: ServiceOptions, state: ServiceState): 
   const owner = newOwnerId();
   const stopping = (): boolean => signal.aborted;
   const leaseMs = Math.max(60_000, 3 * settings.discoverSeconds * 1000);
+  const deepEvery = Math.max(1, Math.round(deepPassEveryMs / (settings.discoverSeconds * 1000)));
 
   await releaseDeadLocalLeases(ledger, now(), log);
   await discardAbandonedUploads(ledger, store, now(), log);
@@ -114,7 +123,8 @@ export async function runService(options: ServiceOptions, state: ServiceState): 
       } catch (err) {
         // TypeScript keeps `signal.aborted` narrowed from the loop test across awaits; ask again.
         if (stopping()) break;
-        if (isFatal(err)) throw err;
+        // A bug (an error that is not ours and not transient) stops the service rather than spin.
+        if (isFatal(err) || (!(err instanceof CxrecError) && !isRetryable(err))) throw err;
         state.lastError = describeError(err).message;
         log.warn({ err }, 'discovery pass failed; trying again at the next pass');
       }
@@ -131,10 +141,11 @@ export async function runService(options: ServiceOptions, state: ServiceState): 
   async function discoveryPass(): Promise<void> {
     const to = new Date(now());
     const watermark = await ledger.getWatermark(watermarkName);
+    const lookback = state.passes % deepEvery === deepEvery - 1 ? deepLookbackMs : lateIndexOverlapMs;
     const from =
       watermark === undefined
         ? new Date(to.getTime() - 0.7 * settings.retentionDays * DAY_MS)
-        : new Date(Date.parse(watermark) - lateIndexOverlapMs);
+        : new Date(Math.min(Date.parse(watermark), to.getTime()) - lookback);
     const window = { from: from.toISOString(), to: to.toISOString() };
     const result = await retryTransient(
       'listing',
