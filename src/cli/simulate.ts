@@ -33,6 +33,21 @@ interface SimulateFlags {
   recordings: number;
   seed: number;
   faults: 'none' | 'light' | 'chaos';
+  rateLimit: number;
+  timeScale: number;
+}
+
+function positiveNumberFlag(flag: string, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^(\d+(\.\d*)?|\.\d+)$/.test(value.trim()) || !(n > 0) || n > max) {
+      throw new CxrecError(
+        'usage',
+        `${flag} must be a number above 0 and at most ${max}, got ${JSON.stringify(value)}`,
+      );
+    }
+    return n;
+  };
 }
 
 export function simulateCommand(): Command {
@@ -48,6 +63,18 @@ export function simulateCommand(): Command {
       1,
     )
     .option('--faults <profile>', 'none, light or chaos', faultsFlag, 'none')
+    .option(
+      '--rate-limit <n>',
+      'API requests per minute the tenant accepts (0: no limit); give cxrec the same CXREC_RATE_LIMIT',
+      integerFlag('--rate-limit', 0, 1_000_000),
+      50,
+    )
+    .option(
+      '--time-scale <n>',
+      'run platform time this many times faster (processing delays, URL/token/cursor lifetimes)',
+      positiveNumberFlag('--time-scale', 100_000),
+      1,
+    )
     .action(async (flags: SimulateFlags) => {
       const sim = await startSimulator({
         port: flags.port,
@@ -55,15 +82,23 @@ export function simulateCommand(): Command {
         recordings: flags.recordings,
         seed: flags.seed,
         faults: flags.faults,
+        timeScale: flags.timeScale,
+        rateLimit: flags.rateLimit === 0 ? false : { requests: flags.rateLimit, windowSeconds: 60 },
       });
       const client = sim.clients[0];
       process.stdout.write(
         [
-          `CXone simulator listening on ${sim.url} (${flags.recordings} recordings, seed ${flags.seed}, faults ${flags.faults})`,
+          `CXone simulator listening on ${sim.url} (${flags.recordings} recordings, seed ${flags.seed}, faults ${flags.faults}, ` +
+            `rate limit ${flags.rateLimit === 0 ? 'off' : `${flags.rateLimit}/min`}, time scale ${flags.timeScale})`,
           `client id: ${client?.id ?? ''}  secret: ${client?.secret ?? ''}`,
           `stats: ${sim.url}/__stats  truth: ${sim.url}/__truth`,
           '',
-          `  export CXONE_API_URL=${sim.url} CXONE_CLIENT_ID=${client?.id ?? ''} CXONE_CLIENT_SECRET=${client?.secret ?? ''}`,
+          `  export CXONE_API_URL=${sim.url} CXONE_CLIENT_ID=${client?.id ?? ''} CXONE_CLIENT_SECRET=${client?.secret ?? ''}` +
+            (flags.rateLimit === 0
+              ? ' CXREC_RATE_LIMIT=1000000'
+              : flags.rateLimit === 50
+                ? ''
+                : ` CXREC_RATE_LIMIT=${flags.rateLimit}`),
           '',
           'Ctrl-C stops it.',
           '',
