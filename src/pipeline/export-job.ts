@@ -79,16 +79,7 @@ export async function runExport(options: ExportOptions): Promise<ExportSummary> 
   await discardAbandonedUploads(ledger, store, now(), log);
 
   const { settings } = options;
-  const discoverCtx: DiscoverContext = {
-    api: options.api,
-    ledger,
-    channels: settings.channels,
-    retentionDays: settings.retentionDays,
-    pollSeconds: settings.pollSeconds,
-    maxProcessingMinutes: settings.maxProcessingMinutes,
-    log,
-    now,
-  };
+  const discoverCtx: DiscoverContext = { ...settings, api: options.api, ledger, log, now };
   const pool = createDownloadPool({
     api: options.api,
     ledger,

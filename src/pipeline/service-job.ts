@@ -75,16 +75,7 @@ export async function runService(options: ServiceOptions, state: ServiceState): 
   await releaseDeadLocalLeases(ledger, now(), log);
   await discardAbandonedUploads(ledger, store, now(), log);
 
-  const discoverCtx: DiscoverContext = {
-    api: options.api,
-    ledger,
-    channels: settings.channels,
-    retentionDays: settings.retentionDays,
-    pollSeconds: settings.pollSeconds,
-    maxProcessingMinutes: settings.maxProcessingMinutes,
-    log,
-    now,
-  };
+  const discoverCtx: DiscoverContext = { ...settings, api: options.api, ledger, log, now };
   const pool = createDownloadPool({
     api: options.api,
     ledger,
