@@ -71,12 +71,15 @@ export class CxrecError extends Error {
   readonly context: ErrorContext;
   readonly retryable: boolean;
   readonly retryAfterMs: number | undefined;
+  /** The message without its context fields: fit for a ledger reason or a metric label. */
+  readonly summary: string;
 
   constructor(code: ErrorCode, message: string, options: CxrecErrorOptions = {}) {
     super(
       scrubText(withContext(message, options.context)),
       options.cause === undefined ? {} : { cause: options.cause },
     );
+    this.summary = scrubText(message);
     this.name = 'CxrecError';
     this.code = code;
     this.context = options.context ?? {};
@@ -155,4 +158,12 @@ export function describeError(err: unknown): { code: string; message: string } {
     return { code: systemCode(err) ?? err.name, message: scrubText(err.message) };
   }
   return { code: 'unknown', message: scrubText(String(err)) };
+}
+
+/**
+ * Why a row ended `failed`, in words shared by every recording that failed
+ * the same way (no ids), so `status` and the metrics group them.
+ */
+export function failureReason(err: unknown): string {
+  return err instanceof CxrecError ? err.summary : describeError(err).message;
 }

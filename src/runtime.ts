@@ -30,6 +30,11 @@ export interface CxoneRuntime {
 export interface OpenCxoneOptions {
   /** Wraps the tenant's rate limiter, e.g. to measure waits. */
   wrapLimiter?: (limiter: RateLimiter) => RateLimiter;
+  /**
+   * A limiter of this process alone, touching no ledger: for `doctor`, whose
+   * couple of calls must not create or migrate the ledger it is checking.
+   */
+  ownLimiter?: boolean;
 }
 
 export async function openCxone(
@@ -39,10 +44,14 @@ export async function openCxone(
 ): Promise<CxoneRuntime> {
   const cxone = requireCxone(config);
   // Processes sharing a PostgreSQL ledger share the tenant's budget through it too.
-  const limiter = await openRateLimiter(config.state, config.rateLimitPerMinute, {
-    tenantKey: new URL(cxone.apiUrl).host,
-    logger: log,
-  });
+  const limiter = await openRateLimiter(
+    options.ownLimiter ? ':memory:' : config.state,
+    config.rateLimitPerMinute,
+    {
+      tenantKey: new URL(cxone.apiUrl).host,
+      logger: log,
+    },
+  );
   const dispatcher = createHttpAgent();
   const client = new CxoneClient({
     apiUrl: cxone.apiUrl,

@@ -38,9 +38,9 @@ export function doctorCommand(): Command {
       }
       if (config) {
         const log = configureRootLogger({ level: 'error' });
+        checks.push(await checkState(config));
         checks.push(await checkCxone(config, log));
         checks.push(await checkStorage(config));
-        checks.push(await checkState(config));
       }
       for (const c of checks) {
         process.stdout.write(
@@ -55,7 +55,7 @@ export function doctorCommand(): Command {
 async function checkCxone(config: Config, log: Logger): Promise<Check> {
   let cxone;
   try {
-    cxone = await openCxone(config, log);
+    cxone = await openCxone(config, log, { ownLimiter: true });
   } catch (err) {
     return {
       name: 'cxone',

@@ -18,13 +18,13 @@ export function runCommand(): Command {
       'after',
       '\nWith CXREC_HTTP_PORT set, serves /metrics (Prometheus), /healthz and /readyz on that port.\n' +
         'The first pass lists every recording still within 70 % of CXREC_RETENTION_DAYS; later passes list\n' +
-        'from the last pass minus 15 minutes (a whole day about once an hour), for recordings the index shows late.\nExit codes: 0 after a clean stop; 2 bad settings; 3 cannot reach CXone or auth refused.',
+        'from the last pass minus 15 minutes (a whole day about once an hour), for recordings the index shows late.\nExit codes: 0 after a clean stop; 1 an unexpected error; 2 bad settings; 3 cannot reach CXone or auth refused.',
     )
     .action(async (_opts: unknown, command: Command) => {
       const { config, log } = commandContext(command);
       const ledger = await openState(config);
       const store = await openStore(config);
-      const state: ServiceState = { discoverer: false, lastError: undefined, passes: 0 };
+      const state: ServiceState = { started: false, discoverer: false, lastError: undefined, passes: 0 };
       // The metrics read the client's call counts, and the client's limiter is wrapped by the metrics.
       const holder: { cxone?: CxoneRuntime } = {};
       const metrics = createServiceMetrics({
@@ -45,8 +45,8 @@ export function runCommand(): Command {
             ready: () =>
               !running
                 ? { ok: false, reason: 'stopping' }
-                : cxone.client.tokens.renewals === 0
-                  ? { ok: false, reason: 'no CXone token yet' }
+                : !state.started
+                  ? { ok: false, reason: 'starting' }
                   : {
                       ok: true,
                       reason: state.lastError ? `ready (last discovery error: ${state.lastError})` : 'ready',

@@ -5,8 +5,9 @@
  */
 import type { Dispatcher } from 'undici';
 
+import type { CxrecError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { Ledger } from '../state/ledger.js';
+import type { JobRow, Ledger } from '../state/ledger.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { downloadJob, type DownloadContext, type JobOutcome } from './download.js';
 import type { PipelineSettings } from './pipeline-settings.js';
@@ -25,7 +26,9 @@ export interface DownloadPoolOptions {
   /** Media bytes received, as they arrive. */
   onBytes?: (n: number) => void;
   /** Every job's outcome and how long it took. */
-  onJobDone?: (outcome: JobOutcome, durationMs: number) => void;
+  onJobDone?: (outcome: JobOutcome, durationMs: number, job: JobRow) => void;
+  /** Which errors stop the pool. @default isFatal */
+  isFatal?: (err: unknown) => err is CxrecError;
 }
 
 /** Detail answers kept for the channels of one recording; old ones are dropped past this many. */
@@ -39,6 +42,7 @@ export function createDownloadPool(options: DownloadPoolOptions): WorkerPool {
     ledger,
     owner,
     concurrency: settings.concurrency,
+    ...(options.isFatal ? { isFatal: options.isFatal } : {}),
     backoff,
     log: options.log,
     now,
@@ -66,7 +70,7 @@ export function createDownloadPool(options: DownloadPoolOptions): WorkerPool {
       };
       const started = now();
       const outcome = await downloadJob(job, ctx, signal);
-      options.onJobDone?.(outcome, now() - started);
+      options.onJobDone?.(outcome, now() - started, job);
       return outcome;
     },
     onFallback: async (job) => {

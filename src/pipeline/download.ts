@@ -11,7 +11,7 @@ import type { Dispatcher } from 'undici';
 
 import { sleep } from '../cxone/clock.js';
 import { backoffDelayMs } from '../cxone/retry-policy.js';
-import { CxrecError, describeError, isAbortError, isRetryable } from '../errors.js';
+import { CxrecError, describeError, failureReason, isAbortError, isRetryable } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { FinalState, JobRow, StoredObjectInfo } from '../state/ledger.js';
 import { recordingObjectKey } from '../storage/keys.js';
@@ -364,6 +364,5 @@ function isUrlRefused(err: unknown): boolean {
 }
 
 function failed(err: unknown): JobOutcome {
-  const { message } = describeError(err);
-  return { kind: 'final', state: 'failed', reason: message, error: err };
+  return { kind: 'final', state: 'failed', reason: failureReason(err), error: err };
 }

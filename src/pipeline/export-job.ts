@@ -15,7 +15,7 @@ import { CxrecError, describeError, isRetryable } from '../errors.js';
 import { backoffDelayMs } from '../cxone/retry-policy.js';
 import type { Logger } from '../log.js';
 import type { FinalState, JobRow, Ledger } from '../state/ledger.js';
-import { finalStates } from '../state/ledger.js';
+import { isFinalState, workingStates } from '../state/ledger.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { sleep } from '../cxone/clock.js';
 import { discoverWindow, recheckWaiting, type DiscoverContext } from './discover.js';
@@ -102,20 +102,32 @@ export async function runExport(options: ExportOptions): Promise<ExportSummary> 
   const workerSignal = AbortSignal.any([options.signal, stopWorkers.signal]);
   const workers = pool.run(workerSignal);
 
+  /** Rows of this window not settled yet: few, so cheap to read every tick. */
+  const openRows = async (): Promise<JobRow[]> =>
+    inWindow(await ledger.list({ states: workingStates }), window);
+  // A whole-window count is a read of every row: refreshed every few seconds only.
+  let windowTally = { total: 0, stored: 0, at: -Infinity };
   const progressTimer = setInterval(() => {
     void reportProgress();
   }, 1000);
   async function reportProgress(): Promise<void> {
     if (!options.onProgress) return;
-    const rows = await windowRows(ledger, window);
-    const count = (pred: (r: JobRow) => boolean) => rows.filter(pred).length;
+    if (now() - windowTally.at > 5000) {
+      const rows = await windowRows(ledger, window);
+      windowTally = {
+        total: rows.length,
+        stored: rows.filter((r) => r.state === 'stored').length,
+        at: now(),
+      };
+    }
+    const open = await openRows();
     options.onProgress({
       phase: options.signal.aborted ? 'stopping' : phase,
-      total: rows.length,
-      done: count((r) => isFinal(r.state)),
-      stored: count((r) => r.state === 'stored'),
-      waiting: count((r) => r.state === 'waiting'),
-      downloading: count((r) => r.state === 'downloading'),
+      total: Math.max(windowTally.total, open.length),
+      done: Math.max(0, windowTally.total - open.length),
+      stored: windowTally.stored,
+      waiting: open.filter((r) => r.state === 'waiting').length,
+      downloading: open.filter((r) => r.state === 'downloading').length,
       bytes,
       elapsedMs: now() - started,
     });
@@ -132,11 +144,12 @@ export async function runExport(options: ExportOptions): Promise<ExportSummary> 
       await retrying('re-check', () => recheckWaiting(discoverCtx, options.signal)).then((r) => {
         if (r.becameAvailable > 0) pool.notify();
       });
-      const counts = await ledger.counts();
-      const open =
-        (counts.byState.pending ?? 0) + (counts.byState.downloading ?? 0) + (counts.byState.waiting ?? 0);
-      if (open === 0 && pool.busy === 0) {
+      // Only this window's rows decide the end: a shared ledger may hold others' work.
+      const open = await retrying('ledger read', openRows);
+      const waiting = open.filter((r) => r.state === 'waiting').length;
+      if (open.length === 0) {
         phase = 'final listing';
+        windowTally.at = -Infinity;
         listings++;
         const last = await retrying('listing', () => discoverWindow(discoverCtx, window, options.signal));
         if (last.inserted === 0) break;
@@ -145,10 +158,7 @@ export async function runExport(options: ExportOptions): Promise<ExportSummary> 
         pool.notify();
         continue;
       }
-      phase =
-        (counts.byState.waiting ?? 0) > 0 && open === (counts.byState.waiting ?? 0)
-          ? 'waiting'
-          : 'downloading';
+      phase = waiting > 0 && waiting === open.length ? 'waiting' : 'downloading';
       await sleep(250, options.signal).catch(() => undefined);
     }
     phase = 'done';
@@ -174,13 +184,13 @@ export async function runExport(options: ExportOptions): Promise<ExportSummary> 
   }
   const rows = await windowRows(ledger, window);
   if (settings.sidecars && !options.signal.aborted) {
-    const written = await writeSidecars(store, rows, isFinal, options.signal);
+    const written = await writeSidecars(store, rows, options.signal);
     log.debug({ written }, 'metadata sidecars written');
   }
   const byState: ExportSummary['byState'] = {};
   let unsettled = 0;
   for (const row of rows) {
-    if (!isFinal(row.state)) {
+    if (!isFinalState(row.state)) {
       unsettled++;
       continue;
     }
@@ -199,15 +209,15 @@ export async function runExport(options: ExportOptions): Promise<ExportSummary> 
   };
 }
 
-function isFinal(state: string): state is FinalState {
-  return (finalStates as readonly string[]).includes(state);
-}
-
 /** Rows of recordings created in the window (fallback rows included: they share the recording). */
 async function windowRows(ledger: Ledger, window: { from: string; to: string }): Promise<JobRow[]> {
+  return inWindow(await ledger.list({}), window);
+}
+
+function inWindow(rows: readonly JobRow[], window: { from: string; to: string }): JobRow[] {
   const from = Date.parse(window.from);
   const to = Date.parse(window.to);
-  return (await ledger.list({})).filter((r) => {
+  return rows.filter((r) => {
     const t = Date.parse(r.meta.createdDate);
     return t >= from && t < to;
   });
@@ -221,7 +231,7 @@ export async function discardAbandonedUploads(
   log: Logger,
 ): Promise<void> {
   for (const row of await ledger.listAbandonedUploads(now)) {
-    if (!isFinal(row.state) || row.uploadToken === null) continue;
+    if (!isFinalState(row.state) || row.uploadToken === null) continue;
     const ref = decodeUploadRef(row.uploadToken);
     try {
       if (ref) await store.discardUpload(ref.key, ref.token);

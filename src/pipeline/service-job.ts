@@ -17,7 +17,7 @@ import type { Dispatcher } from 'undici';
 import { sleep } from '../cxone/clock.js';
 import { CxrecError, describeError, isRetryable } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { Ledger } from '../state/ledger.js';
+import type { Channel, JobRow, Ledger } from '../state/ledger.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { discoverWindow, recheckWaiting, type DiscoverContext } from './discover.js';
 import type { JobOutcome } from './download.js';
@@ -25,6 +25,7 @@ import { createDownloadPool } from './download-pool.js';
 import { discardAbandonedUploads, retryTransient } from './export-job.js';
 import type { PipelineSettings } from './pipeline-settings.js';
 import type { RecordingApi } from './recording-api.js';
+import { writeSidecars } from './sidecars.js';
 import { isFatal, newOwnerId, releaseDeadLocalLeases } from './workers.js';
 
 const DAY_MS = 86_400_000;
@@ -38,6 +39,11 @@ export const lateIndexOverlapMs = 15 * 60_000;
 export const deepLookbackMs = DAY_MS;
 const deepPassEveryMs = 3_600_000;
 const watermarkName = 'run';
+
+/** A service rides out a CXone outage (it keeps retrying, and `/readyz` says why); bad credentials still stop it. */
+function stopsService(err: unknown): err is CxrecError {
+  return isFatal(err) && err.code !== 'unreachable';
+}
 const discovererLease = 'discoverer';
 
 export interface ServiceOptions {
@@ -57,6 +63,8 @@ export interface ServiceOptions {
 }
 
 export interface ServiceState {
+  /** The service loop has run once (ledger and storage answered). */
+  started: boolean;
   /** Whether this process holds the discoverer lease now. */
   discoverer: boolean;
   /** The last error a discovery pass met, cleared by the next good pass. */
@@ -86,8 +94,14 @@ export async function runService(options: ServiceOptions, state: ServiceState): 
     log,
     now,
     ...(options.onBytes ? { onBytes: options.onBytes } : {}),
-    ...(options.onJobDone ? { onJobDone: options.onJobDone } : {}),
+    onJobDone: (outcome, ms, job) => {
+      if (outcome.kind === 'final' || outcome.kind === 'fallback') settled.add(job.recordingId);
+      options.onJobDone?.(outcome, ms);
+    },
+    isFatal: stopsService,
   });
+  /** Recordings with a channel settled since the last sidecar pass. */
+  const settled = new Set<string>();
   const workers = pool.run(signal);
   log.info(
     { owner, concurrency: settings.concurrency, discoverSeconds: settings.discoverSeconds },
@@ -115,10 +129,16 @@ export async function runService(options: ServiceOptions, state: ServiceState): 
         // TypeScript keeps `signal.aborted` narrowed from the loop test across awaits; ask again.
         if (stopping()) break;
         // A bug (an error that is not ours and not transient) stops the service rather than spin.
-        if (isFatal(err) || (!(err instanceof CxrecError) && !isRetryable(err))) throw err;
+        if (stopsService(err) || (!(err instanceof CxrecError) && !isRetryable(err))) throw err;
         state.lastError = describeError(err).message;
         log.warn({ err }, 'discovery pass failed; trying again at the next pass');
       }
+      if (settings.sidecars && settled.size > 0) {
+        await writeSettledSidecars().catch((err: unknown) => {
+          log.warn({ err }, 'writing metadata sidecars failed; trying again at the next pass');
+        });
+      }
+      state.started = true;
       await sleep(settings.discoverSeconds * 1000, signal).catch(() => undefined);
     }
   } finally {
@@ -128,6 +148,20 @@ export async function runService(options: ServiceOptions, state: ServiceState): 
     log.info({ owner }, 'service stopped');
   }
   if (pool.fatalError) throw pool.fatalError;
+
+  async function writeSettledSidecars(): Promise<void> {
+    const ids = [...settled];
+    settled.clear();
+    const wanted = new Set<Channel>([...settings.channels, 'combined']);
+    const rows: JobRow[] = [];
+    for (const recordingId of ids) {
+      for (const channel of wanted) {
+        const row = await ledger.get({ recordingId, channel });
+        if (row) rows.push(row);
+      }
+    }
+    await writeSidecars(store, rows, signal);
+  }
 
   async function discoveryPass(): Promise<void> {
     const to = new Date(now());

@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 
-import type { JobRow } from '../state/ledger.js';
+import { isFinalState, type JobRow } from '../state/ledger.js';
 import { sidecarObjectKey } from '../storage/keys.js';
 import type { ObjectStore } from '../storage/object-store.js';
 
@@ -49,7 +49,6 @@ export function sidecarBody(rows: readonly JobRow[]): Buffer {
 export async function writeSidecars(
   store: ObjectStore,
   rows: readonly JobRow[],
-  isFinal: (state: string) => boolean,
   signal: AbortSignal,
 ): Promise<number> {
   const byRecording = new Map<string, JobRow[]>();
@@ -58,7 +57,7 @@ export async function writeSidecars(
   let written = 0;
   for (const [recordingId, recRows] of byRecording) {
     signal.throwIfAborted();
-    if (!recRows.every((r) => isFinal(r.state)) || !recRows.some((r) => r.stored)) continue;
+    if (!recRows.every((r) => isFinalState(r.state)) || !recRows.some((r) => r.stored)) continue;
     const body = sidecarBody(recRows);
     const key = sidecarObjectKey(recordingId);
     const existing = await store.head(key, { signal });

@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 
 import { sleep } from '../cxone/clock.js';
 import { backoffDelayMs } from '../cxone/retry-policy.js';
-import { CxrecError, describeError, isAbortError, isRetryable } from '../errors.js';
+import { CxrecError, describeError, failureReason, isAbortError, isRetryable } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { JobRow, Ledger } from '../state/ledger.js';
 import type { JobOutcome } from './download.js';
@@ -22,7 +22,8 @@ import type { JobOutcome } from './download.js';
 const fatalCodes = new Set(['auth_failed', 'scope_missing', 'unreachable', 'config_invalid', 'ledger']);
 
 export function isFatal(err: unknown): err is CxrecError {
-  return err instanceof CxrecError && fatalCodes.has(err.code);
+  // A ledger that is briefly unreachable (a PostgreSQL restart) is waited out, not fatal.
+  return err instanceof CxrecError && fatalCodes.has(err.code) && !(err.code === 'ledger' && err.retryable);
 }
 
 /** `host:pid:random`: unique per process, and tells which local leases belong to a dead process. */
@@ -41,6 +42,11 @@ export interface WorkerPoolOptions {
   backoff: { baseMs: number; capMs: number; random: () => number };
   /** Runs one job; `signal` fires on shutdown or when the lease is lost. */
   handle(job: JobRow, signal: AbortSignal): Promise<JobOutcome>;
+  /**
+   * Which errors stop the pool. The service passes one that rides out a
+   * CXone outage (`unreachable`) instead of stopping. @default isFatal
+   */
+  isFatal?: (err: unknown) => err is CxrecError;
   /** Called for an outcome of kind `fallback` before the row is finished. */
   onFallback(job: JobRow): Promise<void>;
   log: Logger;
@@ -53,8 +59,10 @@ export class WorkerPool {
   private fatal: CxrecError | undefined;
   private readonly leaseMs: number;
   private readonly maxJobAttempts: number;
+  private readonly stops: (err: unknown) => err is CxrecError;
 
   constructor(private readonly options: WorkerPoolOptions) {
+    this.stops = options.isFatal ?? isFatal;
     this.leaseMs = options.leaseMs ?? 60_000;
     this.maxJobAttempts = options.maxJobAttempts ?? 6;
   }
@@ -80,7 +88,25 @@ export class WorkerPool {
       const free = concurrency - this.inFlight.size;
       let claimed: JobRow[] = [];
       if (free > 0) {
-        claimed = await ledger.claim({ owner, limit: free, leaseMs: this.leaseMs, now: this.options.now() });
+        try {
+          claimed = await ledger.claim({
+            owner,
+            limit: free,
+            leaseMs: this.leaseMs,
+            now: this.options.now(),
+          });
+        } catch (err) {
+          if (this.stops(err) || !isRetryable(err)) {
+            this.fatal ??=
+              err instanceof CxrecError
+                ? err
+                : new CxrecError('ledger', 'claiming jobs failed', { cause: err });
+            break;
+          }
+          this.options.log.warn({ err }, 'claiming jobs failed; trying again');
+          await this.idle(signal, 2_000);
+          continue;
+        }
         for (const job of claimed) this.start(job, signal);
       }
       if (claimed.length === 0 || this.inFlight.size >= concurrency) {
@@ -124,19 +150,19 @@ export class WorkerPool {
     try {
       await this.record(job, outcome, signal.aborted);
     } catch (err) {
-      if (isFatal(err)) this.fatal ??= err;
+      if (this.stops(err)) this.fatal ??= err;
       log.error({ err, ...key }, 'could not record the outcome of a job');
     }
   }
 
   private classifyThrown(err: unknown): JobOutcome {
-    if (isFatal(err)) {
+    if (this.stops(err)) {
       this.fatal ??= err;
       return { kind: 'retry', error: err };
     }
     if (isAbortError(err)) return { kind: 'retry', error: err };
     if (isRetryable(err)) return { kind: 'retry', error: err };
-    return { kind: 'final', state: 'failed', reason: describeError(err).message, error: err };
+    return { kind: 'final', state: 'failed', reason: failureReason(err), error: err };
   }
 
   private async record(job: JobRow, outcome: JobOutcome, aborted: boolean): Promise<void> {
@@ -171,12 +197,15 @@ export class WorkerPool {
         return;
       case 'retry': {
         // A shutdown is not the job's fault: it goes back as it was, due at once.
-        if (aborted || isAbortError(outcome.error) || isFatal(outcome.error)) {
+        if (aborted || isAbortError(outcome.error) || this.stops(outcome.error)) {
           await ledger.defer(key, owner, { state: 'pending', nextRunAt: now, countAttempt: false });
           return;
         }
-        const attempts = job.attempts + 1;
         const { code, message } = describeError(outcome.error);
+        // CXone not answering at all is an outage, not this recording's fault:
+        // wait it out without using up the recording's attempts.
+        const outage = outcome.error instanceof CxrecError && outcome.error.code === 'unreachable';
+        const attempts = outage ? job.attempts : job.attempts + 1;
         if (attempts >= this.maxJobAttempts) {
           await ledger.finish(key, owner, {
             state: 'failed',
@@ -188,11 +217,11 @@ export class WorkerPool {
           return;
         }
         const retryAfter = outcome.error instanceof CxrecError ? (outcome.error.retryAfterMs ?? 0) : 0;
-        const delay = Math.max(retryAfter, backoffDelayMs(attempts, this.options.backoff));
+        const delay = Math.max(retryAfter, backoffDelayMs(Math.max(attempts, 1), this.options.backoff));
         await ledger.defer(key, owner, {
           state: 'pending',
           nextRunAt: now + delay,
-          countAttempt: true,
+          countAttempt: !outage,
           errorCode: code,
           errorMessage: message,
         });

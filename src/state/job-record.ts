@@ -7,10 +7,10 @@ import { CxrecError } from '../errors.js';
 import {
   channels,
   finalStates,
+  isFinalState,
   workingStates,
   type Channel,
   type DiscoveredJob,
-  type FinalState,
   type JobRow,
   type LedgerCounts,
   type JobState,
@@ -69,18 +69,9 @@ export interface DiscoveredRecord {
 }
 
 const allStates: readonly string[] = [...workingStates, ...finalStates];
-const finalStateSet: ReadonlySet<string> = new Set(finalStates);
-
-export function isFinalState(state: string): boolean {
-  return finalStateSet.has(state);
-}
 
 function isJobState(value: string): value is JobState {
   return allStates.includes(value);
-}
-
-function isFinal(value: string): value is FinalState {
-  return finalStateSet.has(value);
 }
 
 function isChannel(value: string): value is Channel {
@@ -204,7 +195,7 @@ export function buildCounts(parts: {
     if (!isJobState(state)) continue; // toJobRow reports unknown states when such a row is read
     counts.byState[state] = (counts.byState[state] ?? 0) + n;
     // Rows with no reason (e.g. stored) are counted by state only.
-    if (reason !== null && isFinal(state)) {
+    if (reason !== null && isFinalState(state)) {
       const reasons = (counts.byReason[state] ??= {});
       reasons[reason] = (reasons[reason] ?? 0) + n;
     }

@@ -24,6 +24,12 @@ export const finalStates = [
 ] as const;
 export type FinalState = (typeof finalStates)[number];
 
+const finalStateSet: ReadonlySet<string> = new Set(finalStates);
+
+export function isFinalState(state: string): state is FinalState {
+  return finalStateSet.has(state);
+}
+
 /**
  * Working states: `waiting` (the recording is not `Available` yet: re-checked
  * at `nextRunAt`), `pending` (ready to download at `nextRunAt`; also a retry

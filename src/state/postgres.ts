@@ -14,13 +14,13 @@ import {
   buildCounts,
   compareKey,
   errorColumns,
-  isFinalState,
   lastPerKey,
   toDiscoveredRecord,
   toJobRow,
   type DiscoveredRecord,
   type JobRecord,
 } from './job-record.js';
+import { isFinalState } from './ledger.js';
 import type {
   ClaimOptions,
   DiscoveredJob,
@@ -318,7 +318,7 @@ export class PostgresLedger implements Ledger {
     },
   ): Promise<boolean> {
     if (!isFinalState(outcome.state)) {
-      throw new CxrecError('ledger', `finish needs a final state, not ${outcome.state}`);
+      throw new CxrecError('ledger', `finish needs a final state, not ${String(outcome.state)}`);
     }
     const s = outcome.stored;
     const e = errorColumns(outcome.errorCode, outcome.errorMessage);

@@ -24,13 +24,13 @@ import {
   buildCounts,
   compareKey,
   errorColumns,
-  isFinalState,
   lastPerKey,
   toDiscoveredRecord,
   toJobRow,
   type DiscoveredRecord,
   type JobRecord,
 } from './job-record.js';
+import { isFinalState } from './ledger.js';
 import type {
   ClaimOptions,
   DiscoveredJob,
@@ -336,7 +336,7 @@ export class SqliteLedger implements Ledger {
     },
   ): Promise<boolean> {
     if (!isFinalState(outcome.state)) {
-      throw new CxrecError('ledger', `finish needs a final state, not ${outcome.state}`);
+      throw new CxrecError('ledger', `finish needs a final state, not ${String(outcome.state)}`);
     }
     const s = outcome.stored;
     const params = {
