@@ -16,9 +16,12 @@ export const benchmark: Benchmark = {
   async run() {
     const script = fileURLToPath(new URL('simulator-rss.ts', import.meta.url));
     // The script exits 1 when a check fails; its JSON report is printed either way.
-    const { stdout } = await exec(process.execPath, ['--import', 'tsx', script], {
-      maxBuffer: 1 << 20,
-    }).catch((err: { stdout?: string }) => ({ stdout: err.stdout ?? '' }));
+    let stdout: string;
+    try {
+      ({ stdout } = await exec(process.execPath, ['--import', 'tsx', script], { maxBuffer: 1 << 20 }));
+    } catch (err) {
+      stdout = typeof err === 'object' && err !== null && 'stdout' in err ? String(err.stdout) : '';
+    }
     const report = JSON.parse(stdout.slice(stdout.indexOf('{'))) as {
       md5MatchesTruth: boolean;
       peakRssIncludingTruthHashMb: number;
