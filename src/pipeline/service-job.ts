@@ -38,6 +38,10 @@ export const lateIndexOverlapMs = 15 * 60_000;
  */
 export const deepLookbackMs = DAY_MS;
 const deepPassEveryMs = 3_600_000;
+/** Listings of one window in a row, at most, while each still finds something new. */
+const maxRelistings = 5;
+/** The page size listings use (the client's default, the contract's maximum). */
+const searchPageSize = 100;
 const watermarkName = 'run';
 
 /** A service rides out a CXone outage (it keeps retrying, and `/readyz` says why); bad credentials still stop it. */
@@ -172,17 +176,30 @@ export async function runService(options: ServiceOptions, state: ServiceState): 
         ? new Date(to.getTime() - 0.7 * settings.retentionDays * DAY_MS)
         : new Date(Math.min(Date.parse(watermark), to.getTime()) - lookback);
     const window = { from: from.toISOString(), to: to.toISOString() };
-    const result = await retryTransient(
-      'listing',
-      () => discoverWindow(discoverCtx, window, signal),
-      signal,
-      log,
-      settings.backoffSeconds * 1000,
-    );
+    const list = () =>
+      retryTransient(
+        'listing',
+        () => discoverWindow(discoverCtx, window, signal),
+        signal,
+        log,
+        settings.backoffSeconds * 1000,
+      );
+    // Inserts while paging shift items across pages, so a listing that found
+    // something new may have skipped something else (contract §2): as export
+    // does, list the window again until a listing finds nothing new, and only
+    // then move the watermark past it. A one-page listing cannot shift, so
+    // the usual pass (a minute of new recordings) costs one call, not two.
+    const result = await list();
+    let inserted = result.inserted;
+    const paged = result.listed > searchPageSize;
+    for (let again = 0, found = result.inserted; paged && found > 0 && again < maxRelistings; again++) {
+      found = (await list()).inserted;
+      inserted += found;
+    }
     await ledger.setWatermark(watermarkName, window.to);
     state.passes++;
-    if (result.inserted > 0) pool.notify();
-    log.info({ ...window, listed: result.listed, new: result.inserted }, 'discovery pass');
-    options.onPass?.({ listed: result.listed, inserted: result.inserted, ...window });
+    if (inserted > 0) pool.notify();
+    log.info({ ...window, listed: result.listed, new: inserted }, 'discovery pass');
+    options.onPass?.({ listed: result.listed, inserted, ...window });
   }
 }
