@@ -29,7 +29,7 @@ export function verifyCommand(): Command {
               await store.read(expected.key, { signal: shutdown.signal }),
               shutdown.signal,
             );
-            const got = await digests.digest();
+            const got = digests.digest();
             if (got.sizeBytes !== expected.sizeBytes) {
               problems.push(`${where}: size ${got.sizeBytes}, ledger says ${expected.sizeBytes}`);
             } else if (got.md5 !== expected.md5 || got.sha256 !== expected.sha256) {
@@ -37,8 +37,6 @@ export function verifyCommand(): Command {
             }
           } catch (err) {
             problems.push(`${where}: cannot be read: ${describeError(err).message}`);
-          } finally {
-            digests.dispose();
           }
           if (checked % 100 === 0) log.info({ checked, problems: problems.length }, 'verifying');
         }

@@ -19,42 +19,41 @@ function expected(chunks: readonly Buffer[]): { md5: string; sha256: string; siz
   };
 }
 
-test('digests in the hash workers equal node:crypto, for many streams at once', async () => {
+test('digests equal node:crypto, for many streams at once', async () => {
   const streams = Array.from({ length: 6 }, () =>
     Array.from({ length: 40 }, () => randomBytes(1 + Math.floor(Math.random() * 70_000))),
   );
   const results = await Promise.all(
     streams.map(async (chunks) => {
       const d = new StreamDigests();
-      for (const c of chunks) await d.update(c);
+      for (const c of chunks) {
+        d.update(c);
+        await new Promise((r) => setImmediate(r));
+      }
       return d.digest();
     }),
   );
   results.forEach((r, i) => assert.deepEqual(r, expected(streams[i]!)));
 });
 
-test('a chunk view into a larger buffer hashes only its own bytes', async () => {
+test('a chunk view into a larger buffer hashes only its own bytes', () => {
   const big = randomBytes(1 << 20);
   const view = big.subarray(1000, 5000);
   const d = new StreamDigests();
-  await d.update(view);
-  assert.deepEqual(await d.digest(), expected([view]));
+  d.update(view);
+  assert.deepEqual(d.digest(), expected([view]));
 });
 
-test('more than the in-flight limit waits for the workers and stays correct', async () => {
+test('a whole stream is consumed in order', async () => {
   const chunk = randomBytes(4 << 20);
   const chunks = Array.from({ length: 12 }, () => chunk);
   const d = new StreamDigests();
   await d.consume(Readable.from(chunks));
-  assert.deepEqual(await d.digest(), expected(chunks));
+  assert.deepEqual(d.digest(), expected(chunks));
 });
 
-test('an empty stream and a disposed one', async () => {
-  const empty = new StreamDigests();
-  assert.deepEqual(await empty.digest(), expected([]));
-  const dropped = new StreamDigests();
-  await dropped.update(Buffer.from('abc'));
-  dropped.dispose();
+test('an empty stream', () => {
+  assert.deepEqual(new StreamDigests().digest(), expected([]));
 });
 
 test('md5FromEtag reads only single-part ETags', () => {
