@@ -14,18 +14,27 @@ export interface StagedDigest {
   md5: string;
 }
 
+/** The size half of the check, for a backend that stages the caller's own buffers and hashes nothing itself. */
+export function assertCommitSize(
+  stagedBytes: number,
+  options: CommitOptions,
+  context: { key: string; location: string },
+): void {
+  if (options.sizeBytes !== stagedBytes) {
+    throw new CxrecError(
+      'integrity',
+      `refused to commit: the caller counted ${options.sizeBytes} bytes but ${stagedBytes} were staged; nothing was made visible`,
+      { context },
+    );
+  }
+}
+
 export function assertCommitMatches(
   staged: StagedDigest,
   options: CommitOptions,
   context: { key: string; location: string },
 ): void {
-  if (options.sizeBytes !== staged.sizeBytes) {
-    throw new CxrecError(
-      'integrity',
-      `refused to commit: the caller counted ${options.sizeBytes} bytes but ${staged.sizeBytes} were staged; nothing was made visible`,
-      { context },
-    );
-  }
+  assertCommitSize(staged.sizeBytes, options, context);
   if (options.md5.toLowerCase() !== staged.md5) {
     throw new CxrecError(
       'integrity',

@@ -62,6 +62,7 @@ objectStoreSuite(
     rootPrefix: `${prefix}/`,
     resumesAcrossCrash: false,
     keepsDigests: true,
+    checksMd5AtCommit: true,
     largeObjectBytes: 2 * 256 * 1024 + 777,
   },
 );

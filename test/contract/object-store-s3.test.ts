@@ -101,6 +101,7 @@ objectStoreSuite(
     rootPrefix: `${prefix}/`,
     resumesAcrossCrash: false,
     keepsDigests: true,
+    checksMd5AtCommit: true,
     // Two full parts and a short last one.
     largeObjectBytes: 2 * minPartSizeBytes + 123_457,
   },

@@ -35,6 +35,11 @@ export interface ObjectStoreTraits {
   resumesAcrossCrash: boolean;
   /** `head` returns md5 and sha256. */
   keepsDigests: boolean;
+  /**
+   * `commit` hashes the staged bytes itself and refuses a caller's md5 that
+   * differs (S3 and Azure must, for Content-MD5); local checks the size only.
+   */
+  checksMd5AtCommit: boolean;
   /** Objects in the upload tests span this many bytes, to cross part boundaries. */
   largeObjectBytes: number;
 }
@@ -201,8 +206,10 @@ export function objectStoreSuite(
         return true;
       });
       await upload.write(b.bytes.subarray(b.bytes.length - 1));
-      await assert.rejects(upload.commit({ ...commitOptions(b), md5: body(1).md5 }), CxrecError);
-      assert.deepEqual(await readAll(await store.read(key)), old.bytes, 'the old object is untouched');
+      if (traits.checksMd5AtCommit) {
+        await assert.rejects(upload.commit({ ...commitOptions(b), md5: body(1).md5 }), CxrecError);
+        assert.deepEqual(await readAll(await store.read(key)), old.bytes, 'the old object is untouched');
+      }
 
       await upload.abort();
       assert.deepEqual(await readAll(await store.read(key)), old.bytes);
