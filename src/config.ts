@@ -237,8 +237,10 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   }
   const raw: Record<string, string> = {};
   for (const name of settingNames) {
-    const value = env[name] ?? fromFile[name];
-    // An empty variable counts as unset, as shells make it easy to export one by accident.
+    // An empty variable counts as unset, as shells make it easy to export one by
+    // accident: the file's value (or the default) applies then.
+    const fromEnv = env[name];
+    const value = fromEnv === undefined || fromEnv === '' ? fromFile[name] : fromEnv;
     if (value !== undefined && value !== '') raw[name] = value;
   }
 

@@ -77,7 +77,8 @@ export function exportCommand(): Command {
       process.stdout.write(formatSummary(summary, calls));
       const sig = shutdown.received();
       if (sig) process.exitCode = sig === 'SIGINT' ? 130 : 143;
-      else process.exitCode = summary.byState.failed ? 1 : 0;
+      // 0 only when every recording of the window is settled and none failed.
+      else process.exitCode = summary.byState.failed || summary.unsettled > 0 ? 1 : 0;
     });
 }
 

@@ -65,8 +65,7 @@ function write(out: Writable, text: string): Promise<void> {
   return out.write(text) ? Promise.resolve() : once(out, 'drain').then(() => undefined);
 }
 
-/** RFC 4180 quoting; a leading =, +, - or @ is prefixed so spreadsheets do not run it as a formula. */
+/** RFC 4180 quoting. Values are never altered: the manifest keeps ids and keys exactly. */
 export function csvField(value: string): string {
-  const safe = /^[=+\-@]/.test(value) ? `'${value}` : value;
-  return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
+  return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
 }

@@ -42,6 +42,7 @@ export function createDownloadPool(options: DownloadPoolOptions): WorkerPool {
     ledger,
     owner,
     concurrency: settings.concurrency,
+    waiting: { pollSeconds: settings.pollSeconds, maxProcessingMinutes: settings.maxProcessingMinutes },
     ...(options.isFatal ? { isFatal: options.isFatal } : {}),
     backoff,
     log: options.log,

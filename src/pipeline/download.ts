@@ -111,13 +111,12 @@ export async function downloadJob(
     signal,
     ...resumeTokenFor(job.uploadToken, key),
   });
-  await ctx.recordUpload({
-    token: encodeUploadRef({ key, token: upload.resumeToken }),
-    bytes: upload.stagedBytes,
-  });
-
   const digests = new StreamDigests();
   try {
+    await ctx.recordUpload({
+      token: encodeUploadRef({ key, token: upload.resumeToken }),
+      bytes: upload.stagedBytes,
+    });
     if (upload.stagedBytes > 0 && upload.readStaged) {
       await digests.consume(upload.readStaged({ signal }), signal);
       log.info({ resumedAt: upload.stagedBytes }, 'resuming a staged upload');
@@ -127,6 +126,12 @@ export async function downloadJob(
     let etagMd5: string | undefined;
     let totalSize: number | undefined;
     for (let attempt = 1; ; attempt++) {
+      if (upload.bytesWritten >= link.sizeBytes && upload.bytesWritten > 0) {
+        // Everything is staged already (parked after the last byte): nothing
+        // to fetch, and a Range from the end would answer 416. Check and commit.
+        totalSize = link.sizeBytes;
+        break;
+      }
       try {
         const result = await transferMedia({
           url: new URL(link.url),
@@ -135,7 +140,8 @@ export async function downloadJob(
           signal,
           context,
           onChunk: async (chunk) => {
-            await Promise.all([digests.update(chunk), upload.write(chunk, { signal })]);
+            digests.update(chunk);
+            await upload.write(chunk, { signal });
             ctx.onBytes?.(chunk.length);
           },
         });
@@ -146,6 +152,11 @@ export async function downloadJob(
         if (isAbortError(err) || signal.aborted) {
           await upload.park().catch(() => undefined);
           throw err;
+        }
+        if (err instanceof CxrecError && err.context.status === 416) {
+          // What is staged does not fit the object: start over from byte 0.
+          await discard(upload, ctx);
+          return { kind: 'retry', error: err };
         }
         if (err instanceof CxrecError && err.code === 'media_missing') {
           await discard(upload, ctx);
@@ -192,7 +203,7 @@ export async function downloadJob(
         }),
       };
     }
-    const result = await digests.digest();
+    const result = digests.digest();
     if (etagMd5 !== undefined && etagMd5 !== result.md5) {
       await discard(upload, ctx);
       return {
@@ -225,8 +236,10 @@ export async function downloadJob(
       },
     };
   } finally {
-    // Frees the hash workers' state when the transfer ended before its digest.
-    digests.dispose();
+    // A path that neither committed nor discarded the upload (a failed URL
+    // renewal, a lost lease, a full disk) parks it: its lock and file are
+    // released and the next attempt resumes it. A no-op after commit or abort.
+    await upload.park().catch(() => undefined);
   }
 }
 
@@ -350,13 +363,9 @@ async function hashStored(
   signal: AbortSignal,
 ): Promise<{ md5: string; sha256: string }> {
   const digests = new StreamDigests();
-  try {
-    await digests.consume(await store.read(key, { signal }), signal);
-    const { md5, sha256 } = await digests.digest();
-    return { md5, sha256 };
-  } finally {
-    digests.dispose();
-  }
+  await digests.consume(await store.read(key, { signal }), signal);
+  const { md5, sha256 } = digests.digest();
+  return { md5, sha256 };
 }
 
 function isUrlRefused(err: unknown): boolean {

@@ -108,7 +108,7 @@ export async function runExport(options: ExportOptions): Promise<ExportSummary> 
   // A whole-window count is a read of every row: refreshed every few seconds only.
   let windowTally = { total: 0, stored: 0, at: -Infinity };
   const progressTimer = setInterval(() => {
-    void reportProgress();
+    reportProgress().catch((err: unknown) => log.debug({ err }, 'progress read failed'));
   }, 1000);
   async function reportProgress(): Promise<void> {
     if (!options.onProgress) return;
@@ -152,7 +152,8 @@ export async function runExport(options: ExportOptions): Promise<ExportSummary> 
         windowTally.at = -Infinity;
         listings++;
         const last = await retrying('listing', () => discoverWindow(discoverCtx, window, options.signal));
-        if (last.inserted === 0) break;
+        // A retried listing may have upserted rows in its failed attempt and report 0 new: check the rows too.
+        if (last.inserted === 0 && (await retrying('ledger read', openRows)).length === 0) break;
         log.info({ found: last.inserted }, 'the last listing found recordings indexed late; continuing');
         phase = 'downloading';
         pool.notify();
@@ -176,7 +177,7 @@ export async function runExport(options: ExportOptions): Promise<ExportSummary> 
     clearInterval(progressTimer);
   }
   if (pool.fatalError) throw pool.fatalError;
-  await reportProgress();
+  await reportProgress().catch((err: unknown) => log.debug({ err }, 'progress read failed'));
 
   if (!options.signal.aborted) {
     await discardAbandonedUploads(ledger, store, now(), log);
@@ -246,7 +247,7 @@ export async function discardAbandonedUploads(
 }
 
 /** Leftovers of killed runs that no ledger row will resume are removed, so `.partial/` ends empty. */
-async function sweepStaging(
+export async function sweepStaging(
   ledger: Ledger,
   store: ObjectStore,
   signal: AbortSignal,

@@ -22,7 +22,7 @@ import type { ObjectStore } from '../storage/object-store.js';
 import { discoverWindow, recheckWaiting, type DiscoverContext } from './discover.js';
 import type { JobOutcome } from './download.js';
 import { createDownloadPool } from './download-pool.js';
-import { discardAbandonedUploads, retryTransient } from './export-job.js';
+import { discardAbandonedUploads, retryTransient, sweepStaging } from './export-job.js';
 import type { PipelineSettings } from './pipeline-settings.js';
 import type { RecordingApi } from './recording-api.js';
 import { writeSidecars } from './sidecars.js';
@@ -106,7 +106,9 @@ export async function runService(options: ServiceOptions, state: ServiceState): 
   });
   /** Recordings with a channel settled since the last sidecar pass. */
   const settled = new Set<string>();
-  const workers = pool.run(signal);
+  // The pool stops with the service, and also when the loop below ends on a fatal error.
+  const stopPool = new AbortController();
+  const workers = pool.run(AbortSignal.any([signal, stopPool.signal]));
   log.info(
     { owner, concurrency: settings.concurrency, discoverSeconds: settings.discoverSeconds },
     'service started',
@@ -118,7 +120,19 @@ export async function runService(options: ServiceOptions, state: ServiceState): 
       try {
         state.discoverer = await ledger.acquireLease(discovererLease, owner, leaseMs, now());
         if (state.discoverer) {
-          await discoveryPass();
+          // A first pass over the whole retention can outlast the lease: keep it while listing.
+          const renew = setInterval(() => {
+            ledger.acquireLease(discovererLease, owner, leaseMs, now()).catch((err: unknown) => {
+              log.warn({ err }, 'renewing the discoverer lease failed');
+            });
+          }, leaseMs / 3);
+          try {
+            await discoveryPass();
+          } finally {
+            clearInterval(renew);
+          }
+          await discardAbandonedUploads(ledger, store, now(), log);
+          await sweepStaging(ledger, store, signal, log);
           const rechecked = await retryTransient(
             're-check',
             () => recheckWaiting(discoverCtx, signal),
@@ -146,7 +160,13 @@ export async function runService(options: ServiceOptions, state: ServiceState): 
       await sleep(settings.discoverSeconds * 1000, signal).catch(() => undefined);
     }
   } finally {
+    stopPool.abort();
     await workers;
+    if (settings.sidecars && settled.size > 0) {
+      await writeSettledSidecars().catch((err: unknown) =>
+        log.warn({ err }, 'writing metadata sidecars failed'),
+      );
+    }
     await ledger.releaseLease(discovererLease, owner).catch(() => undefined);
     state.discoverer = false;
     log.info({ owner }, 'service stopped');
@@ -156,6 +176,16 @@ export async function runService(options: ServiceOptions, state: ServiceState): 
   async function writeSettledSidecars(): Promise<void> {
     const ids = [...settled];
     settled.clear();
+    try {
+      await writeSidecarsOf(ids);
+    } catch (err) {
+      // Owed still: tried again at the next pass.
+      for (const id of ids) settled.add(id);
+      throw err;
+    }
+  }
+
+  async function writeSidecarsOf(ids: readonly string[]): Promise<void> {
     const wanted = new Set<Channel>([...settings.channels, 'combined']);
     const rows: JobRow[] = [];
     for (const recordingId of ids) {

@@ -16,6 +16,7 @@ import { backoffDelayMs } from '../cxone/retry-policy.js';
 import { CxrecError, describeError, failureReason, isAbortError, isRetryable } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { JobRow, Ledger } from '../state/ledger.js';
+import { nextRecheckAt } from './discover.js';
 import type { JobOutcome } from './download.js';
 
 /** Errors that no retry of any job can fix: stop the whole run and say why. */
@@ -47,6 +48,8 @@ export interface WorkerPoolOptions {
    * CXone outage (`unreachable`) instead of stopping. @default isFatal
    */
   isFatal?: (err: unknown) => err is CxrecError;
+  /** How a recording found not Available after all waits (CXREC_POLL_SECONDS, CXREC_MAX_PROCESSING_MINUTES). */
+  waiting: { pollSeconds: number; maxProcessingMinutes: number };
   /** Called for an outcome of kind `fallback` before the row is finished. */
   onFallback(job: JobRow): Promise<void>;
   log: Logger;
@@ -185,16 +188,27 @@ export class WorkerPool {
         await this.options.onFallback(job);
         await ledger.finish(key, owner, { state: 'media_unavailable', reason: outcome.reason });
         return;
-      case 'waiting':
+      case 'waiting': {
+        // The Processing trap: wait like any recording still processing, with
+        // backoff, and give up at the same deadline.
+        const { pollSeconds, maxProcessingMinutes } = this.options.waiting;
+        if (Date.parse(job.meta.createdDate) + maxProcessingMinutes * 60_000 <= now) {
+          await ledger.finish(key, owner, {
+            state: 'failed_processing',
+            reason: `still ${outcome.status} ${maxProcessingMinutes} minutes after createdDate`,
+          });
+          return;
+        }
         await ledger.defer(key, owner, {
           state: 'waiting',
-          nextRunAt: now,
+          nextRunAt: nextRecheckAt(pollSeconds, job.firstSeenAt, now),
           countAttempt: false,
           status: outcome.status,
           errorCode: 'not_available',
           errorMessage: outcome.reason,
         });
         return;
+      }
       case 'retry': {
         // A shutdown is not the job's fault: it goes back as it was, due at once.
         if (aborted || isAbortError(outcome.error) || this.stops(outcome.error)) {
