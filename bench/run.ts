@@ -6,7 +6,7 @@
  * shortens the long ones (for a smoke run, not for the numbers).
  */
 import { execFileSync } from 'node:child_process';
-import { readdir, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { cpus, totalmem } from 'node:os';
 
@@ -55,16 +55,33 @@ process.stdout.write(
   `${[line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n')}\n`,
 );
 
+// A run of some benchmarks only replaces theirs; the others keep their last results (and dates).
+const resultsUrl = new URL('results.json', import.meta.url);
+const date = new Date().toISOString();
+let kept: { benchmark: string; date?: string }[] = [];
+if (filters.length > 0) {
+  try {
+    const previous = JSON.parse(await readFile(resultsUrl, 'utf8')) as {
+      date: string;
+      benchmarks: { benchmark: string; date?: string }[];
+    };
+    kept = previous.benchmarks
+      .filter((b) => !results.some((r) => r.benchmark === b.benchmark))
+      .map((b) => ({ ...b, date: b.date ?? previous.date }));
+  } catch {
+    // No earlier results: only this run's.
+  }
+}
 await writeFile(
-  new URL('results.json', import.meta.url),
+  resultsUrl,
   `${JSON.stringify(
     {
-      date: new Date().toISOString(),
+      date,
       node: process.version,
       cpus: cpus().length,
       memoryGiB: Math.round(totalmem() / 2 ** 30),
       quick: process.env.BENCH_QUICK === '1',
-      benchmarks: results,
+      benchmarks: [...kept, ...results.map((r) => ({ ...r, date }))],
     },
     null,
     2,
