@@ -82,7 +82,12 @@ export interface ObjectStore {
   readonly location: string;
   /** The committed object at `key`, or `undefined`. */
   head(key: string, options?: SignalOption): Promise<ObjectInfo | undefined>;
-  /** Starts (or resumes) staging an object at `key`; nothing is visible until `commit`. */
+  /**
+   * Starts (or resumes) staging an object at `key`; nothing is visible until
+   * `commit`. The caller holds the key's ledger lease, so a backend may
+   * discard any other incomplete upload of the key (S3 does: a killed
+   * attempt's upload that no row names).
+   */
   openUpload(key: string, options: OpenUploadOptions): Promise<StagedUpload>;
   /** Discards an upload left behind by an attempt that will not resume it. */
   discardUpload(key: string, resumeToken: string, options?: SignalOption): Promise<void>;

@@ -198,6 +198,7 @@ class S3ObjectStore implements ObjectStore {
     if (options.sizeBytes < this.partSize) {
       return new S3StagedUpload(this, key, Key, undefined, `s3-put:${randomBytes(8).toString('hex')}`);
     }
+    await this.abortEarlierUploadsOf(key, Key, options.signal);
     try {
       const out = await this.client.send(
         new CreateMultipartUploadCommand({
@@ -212,6 +213,37 @@ class S3ObjectStore implements ObjectStore {
       return new S3StagedUpload(this, key, Key, out.UploadId, `s3-mpu:${out.UploadId}`);
     } catch (err) {
       throw this.failure('CreateMultipartUpload', key, err);
+    }
+  }
+
+  /**
+   * Aborts every incomplete multipart upload of exactly this key before a
+   * new one starts. The pipeline opens an upload only under the key's ledger
+   * lease, so an upload of the key still open now belongs to an attempt that
+   * died — including one killed between CreateMultipartUpload and recording
+   * its id, which no ledger row names. Without the list permission, or on a
+   * server without the call, nothing is aborted (the lifecycle rule remains).
+   */
+  private async abortEarlierUploadsOf(
+    key: string,
+    Key: string,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    let out;
+    try {
+      out = await this.client.send(
+        new ListMultipartUploadsCommand({ Bucket: this.o.bucket, Prefix: Key }),
+        httpOptions(signal),
+      );
+    } catch (err) {
+      const status = err instanceof S3ServiceException ? err.$metadata.httpStatusCode : undefined;
+      if (errorName(err) === 'AccessDenied' || status === 403 || status === 405 || status === 501) return;
+      throw this.failure('ListMultipartUploads', key, err);
+    }
+    for (const upload of out.Uploads ?? []) {
+      if (upload.Key === Key && upload.UploadId !== undefined) {
+        await this.abortMultipart(key, Key, upload.UploadId, signal);
+      }
     }
   }
 

@@ -144,6 +144,31 @@ describe('s3 store specifics', () => {
     }
   });
 
+  it('opening a key again aborts an upload a killed attempt left that no row names', async () => {
+    const bucket = await newBucket();
+    const store = await openS3ObjectStore(storeOptions(bucket));
+    try {
+      const key = 'recordings/killed_combined.wav';
+      const bytes = randomBytes(minPartSizeBytes + 1000);
+      // The killed attempt: an upload created, a part sent, then nothing (no park, no abort, no token kept).
+      const lost = await store.openUpload(key, { contentType: 'audio/wav', sizeBytes: bytes.length });
+      await lost.write(bytes.subarray(0, minPartSizeBytes + 10));
+      assert.equal(s3.proxy.openUploads(bucket).length, 1);
+      const upload = await store.openUpload(key, { contentType: 'audio/wav', sizeBytes: bytes.length });
+      await upload.write(bytes);
+      await upload.commit({
+        sizeBytes: bytes.length,
+        md5: md5(bytes),
+        sha256: sha(bytes),
+        contentType: 'audio/wav',
+      });
+      assertProxyClean(bucket);
+    } finally {
+      await store.close?.();
+      await dropBucket(bucket);
+    }
+  });
+
   it('sweepStaging aborts only old uploads of ours under recordings/ that no row keeps', async () => {
     const bucket = await newBucket();
     const store = await openS3ObjectStore(storeOptions(bucket));
