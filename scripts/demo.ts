@@ -55,9 +55,13 @@ try {
   const verified = await run(['verify'], env);
   if (code === 0 && verified !== 0) code = verified;
   const stats = sim.stats();
+  const { sent429, maxAcceptedInWindow, maxArrivalsInWindow, peakWindowSeconds } = stats.rateLimit;
+  // The limit itself can refuse only once a window is full; below that, every 429 was a burst the light profile injected.
+  const why =
+    sent429 === 0 ? '' : maxAcceptedInWindow < 600 ? ' (all injected by the light fault profile)' : '';
   process.stdout.write(
-    `\nThe simulator saw ${stats.rateLimit.sent429} answers 429 and at most ${stats.rateLimit.maxArrivalsInWindow} ` +
-      `API requests in any ${stats.rateLimit.peakWindowSeconds} s window (limit 600).\n` +
+    `\nThe simulator answered 429 ${sent429} times${why}, and saw at most ${maxArrivalsInWindow} ` +
+      `API requests in any ${peakWindowSeconds} s window (limit 600).\n` +
       `Try: CXREC_STATE=${env.CXREC_STATE} npx cxrec status\n`,
   );
 } finally {
