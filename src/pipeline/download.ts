@@ -166,10 +166,13 @@ export async function downloadJob(
         totalSize = result.totalSize;
         break;
       } catch (err) {
-        // Bytes received but not yet hashed and written are dropped: the
-        // resume asks for them again from `upload.bytesWritten`.
-        batch = [];
-        batchBytes = 0;
+        // Bytes received before the break are the object's, in order: keep
+        // them, so the resume asks only for what never arrived. If keeping
+        // them fails, the size check below starts the upload over.
+        await flush().catch(() => {
+          batch = [];
+          batchBytes = 0;
+        });
         if (isAbortError(err) || signal.aborted) {
           await upload.park().catch(() => undefined);
           throw err;
