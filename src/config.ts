@@ -22,11 +22,33 @@ export type StorageTarget =
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
+/** Which CXone API family the tenant is spoken to in (`CXONE_DIALECT`). */
+export type Dialect = 'recording-api' | 'platform';
+
 export interface Config {
-  /** Tenant API base URL without a trailing slash; `undefined` when not set (see `requireCxone`). */
+  /**
+   * `CXONE_DIALECT`: `platform` (cxone-platform-api.md, what real tenants
+   * serve) or `recording-api` (cxone-api.md). Unset, `platform` when
+   * `CXONE_ACCESS_KEY_ID` is set.
+   */
+  dialect: Dialect;
+  /**
+   * Tenant API base URL without a trailing slash; `undefined` when not set
+   * (see `requireCxone`). For `platform` it overrides tenant discovery.
+   */
   apiUrl: string | undefined;
   clientId: string | undefined;
   clientSecret: string | undefined;
+  /** `platform`: the issuer (`CXONE_AUTH_URL`), without a trailing slash. */
+  authUrl: string;
+  /** `platform`: the API user's access key (`CXONE_ACCESS_KEY_ID`). */
+  accessKeyId: string | undefined;
+  accessKeySecret: string | undefined;
+  /** `platform`: the classic APIs' version segment, e.g. `v30.0`. */
+  apiVersion: string;
+  /** `platform`: media-playback requests per `playbackWindowSeconds`, for the whole tenant. */
+  playbackLimit: number;
+  playbackWindowSeconds: number;
   /** The raw `CXREC_STORAGE` value, as `openObjectStore` takes it. */
   storage: string;
   storageTarget: StorageTarget;
@@ -43,6 +65,11 @@ export interface Config {
   discoverSeconds: number;
   /** Host patterns presigned media URLs may point to. */
   mediaHosts: string[];
+  /**
+   * `CXREC_MEDIA_HOSTS` was not set, so `mediaHosts` is the default: the
+   * platform dialect then also allows the API host it discovers.
+   */
+  mediaHostsDefaulted: boolean;
   sidecars: boolean;
   s3Sse: 'AES256' | 'aws:kms' | undefined;
   s3KmsKeyId: string | undefined;
@@ -53,9 +80,16 @@ export interface Config {
 
 /** The settings this module reads, in the contract's order. */
 export const settingNames = [
+  'CXONE_DIALECT',
   'CXONE_API_URL',
   'CXONE_CLIENT_ID',
   'CXONE_CLIENT_SECRET',
+  'CXONE_AUTH_URL',
+  'CXONE_ACCESS_KEY_ID',
+  'CXONE_ACCESS_KEY_SECRET',
+  'CXONE_API_VERSION',
+  'CXREC_PLAYBACK_LIMIT',
+  'CXREC_PLAYBACK_WINDOW_SECONDS',
   'CXREC_STORAGE',
   'CXREC_STATE',
   'CXREC_RATE_LIMIT',
@@ -92,6 +126,7 @@ const passThroughNames = [
 
 const secretNames = new Set<string>([
   'CXONE_CLIENT_SECRET',
+  'CXONE_ACCESS_KEY_SECRET',
   'AWS_SECRET_ACCESS_KEY',
   'AWS_SESSION_TOKEN',
   'AZURE_STORAGE_CONNECTION_STRING',
@@ -102,6 +137,13 @@ const examples: Record<SettingName, string> = {
   CXONE_API_URL: 'https://api.nice-incontact.com',
   CXONE_CLIENT_ID: 'my-api-client',
   CXONE_CLIENT_SECRET: '<the API client secret>',
+  CXONE_DIALECT: 'platform',
+  CXONE_AUTH_URL: 'https://cxone.niceincontact.com',
+  CXONE_ACCESS_KEY_ID: '<the access key id of the API user>',
+  CXONE_ACCESS_KEY_SECRET: '<the access key secret>',
+  CXONE_API_VERSION: 'v30.0',
+  CXREC_PLAYBACK_LIMIT: '150',
+  CXREC_PLAYBACK_WINDOW_SECONDS: '300',
   CXREC_STORAGE: 's3://my-bucket/cxone',
   CXREC_STATE: './cxrec-state.db',
   CXREC_RATE_LIMIT: '50',
@@ -190,9 +232,20 @@ const hostPatterns = z
 const nonEmpty = z.string().trim().min(1, 'must not be empty');
 
 const schema = z.object({
+  CXONE_DIALECT: z.enum(['recording-api', 'platform'], 'must be recording-api or platform').optional(),
   CXONE_API_URL: apiUrl.optional(),
   CXONE_CLIENT_ID: nonEmpty.optional(),
   CXONE_CLIENT_SECRET: nonEmpty.optional(),
+  CXONE_AUTH_URL: apiUrl.default('https://cxone.niceincontact.com'),
+  CXONE_ACCESS_KEY_ID: nonEmpty.optional(),
+  CXONE_ACCESS_KEY_SECRET: nonEmpty.optional(),
+  CXONE_API_VERSION: z
+    .string()
+    .trim()
+    .regex(/^v\d+\.\d+$/, 'must be a version segment such as v30.0')
+    .default('v30.0'),
+  CXREC_PLAYBACK_LIMIT: wholeNumber(1, 1_000_000).default(150),
+  CXREC_PLAYBACK_WINDOW_SECONDS: positiveNumber('seconds', 86_400).default(300),
   CXREC_STORAGE: nonEmpty.default('./recordings'),
   CXREC_STATE: nonEmpty.default('./cxrec-state.db'),
   CXREC_RATE_LIMIT: positiveNumber('requests per minute for the whole tenant', 1_000_000).default(50),
@@ -279,9 +332,16 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
 
   const apiHost = s.CXONE_API_URL === undefined ? undefined : new URL(s.CXONE_API_URL).hostname;
   return {
+    dialect: s.CXONE_DIALECT ?? (s.CXONE_ACCESS_KEY_ID === undefined ? 'recording-api' : 'platform'),
     apiUrl: s.CXONE_API_URL,
     clientId: s.CXONE_CLIENT_ID,
     clientSecret: s.CXONE_CLIENT_SECRET,
+    authUrl: s.CXONE_AUTH_URL,
+    accessKeyId: s.CXONE_ACCESS_KEY_ID,
+    accessKeySecret: s.CXONE_ACCESS_KEY_SECRET,
+    apiVersion: s.CXONE_API_VERSION,
+    playbackLimit: s.CXREC_PLAYBACK_LIMIT,
+    playbackWindowSeconds: s.CXREC_PLAYBACK_WINDOW_SECONDS,
     storage: s.CXREC_STORAGE,
     storageTarget,
     state: s.CXREC_STATE,
@@ -295,6 +355,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     retentionDays: s.CXREC_RETENTION_DAYS,
     discoverSeconds: s.CXREC_DISCOVER_SECONDS,
     mediaHosts: s.CXREC_MEDIA_HOSTS ?? ['*.amazonaws.com', ...(apiHost === undefined ? [] : [apiHost])],
+    mediaHostsDefaulted: s.CXREC_MEDIA_HOSTS === undefined,
     sidecars: s.CXREC_SIDECARS,
     s3Sse: s.CXREC_S3_SSE,
     s3KmsKeyId: s.CXREC_S3_KMS_KEY_ID,
@@ -321,6 +382,49 @@ export function requireCxone(config: Config): CxoneSettings {
   if (apiUrl === undefined || clientId === undefined || clientSecret === undefined)
     throw configError(missing);
   return { apiUrl, clientId, clientSecret };
+}
+
+export interface PlatformSettings {
+  authUrl: string;
+  accessKeyId: string;
+  accessKeySecret: string;
+  clientId: string;
+  clientSecret: string;
+  /** `CXONE_API_URL` when set: skips tenant discovery. */
+  apiUrl: string | undefined;
+  apiVersion: string;
+}
+
+/** The platform dialect's settings, for commands that talk to the tenant; exit 2 naming each one missing. */
+export function requirePlatform(config: Config): PlatformSettings {
+  const { accessKeyId, accessKeySecret, clientId, clientSecret } = config;
+  const missing: string[] = [];
+  const required: [SettingName, string | undefined][] = [
+    ['CXONE_ACCESS_KEY_ID', accessKeyId],
+    ['CXONE_ACCESS_KEY_SECRET', accessKeySecret],
+    ['CXONE_CLIENT_ID', clientId],
+    ['CXONE_CLIENT_SECRET', clientSecret],
+  ];
+  for (const [name, value] of required) {
+    if (value === undefined)
+      missing.push(describeProblem(name, undefined, 'is required for CXONE_DIALECT=platform'));
+  }
+  if (
+    accessKeyId === undefined ||
+    accessKeySecret === undefined ||
+    clientId === undefined ||
+    clientSecret === undefined
+  )
+    throw configError(missing);
+  return {
+    authUrl: config.authUrl,
+    accessKeyId,
+    accessKeySecret,
+    clientId,
+    clientSecret,
+    apiUrl: config.apiUrl,
+    apiVersion: config.apiVersion,
+  };
 }
 
 /** Whether a presigned media URL's host is allowed by `CXREC_MEDIA_HOSTS`. */

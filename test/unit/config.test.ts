@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 
-import { loadConfig, parseStorageTarget, requireCxone } from '../../src/config.js';
+import { loadConfig, parseStorageTarget, requireCxone, requirePlatform } from '../../src/config.js';
 import { CxrecError } from '../../src/errors.js';
 
 const base = {
@@ -177,5 +177,88 @@ describe('parseStorageTarget', () => {
     assert.throws(() => parseStorageTarget('s3://B_ad/p'), /invalid S3 bucket name/);
     assert.throws(() => parseStorageTarget('s3://bucket/../x'), /\.\. segment/);
     assert.throws(() => parseStorageTarget('azblob://a--b/x'), /invalid Azure container name/);
+  });
+});
+
+describe('the platform dialect settings', () => {
+  const platform = {
+    CXONE_ACCESS_KEY_ID: 'key-id',
+    CXONE_ACCESS_KEY_SECRET: 'a+b/c=d-secret',
+    CXONE_CLIENT_ID: 'app',
+    CXONE_CLIENT_SECRET: 'app-secret',
+  };
+
+  test('an access key picks the platform dialect, with the contract defaults', () => {
+    const c = loadConfig({ env: { ...platform } });
+    assert.equal(c.dialect, 'platform');
+    assert.equal(c.authUrl, 'https://cxone.niceincontact.com');
+    assert.equal(c.apiUrl, undefined);
+    assert.equal(c.apiVersion, 'v30.0');
+    assert.equal(c.playbackLimit, 150);
+    assert.equal(c.playbackWindowSeconds, 300);
+    assert.equal(c.mediaHostsDefaulted, true);
+    assert.deepEqual(
+      { ...requirePlatform(c) },
+      {
+        authUrl: 'https://cxone.niceincontact.com',
+        accessKeyId: 'key-id',
+        accessKeySecret: 'a+b/c=d-secret',
+        clientId: 'app',
+        clientSecret: 'app-secret',
+        apiUrl: undefined,
+        apiVersion: 'v30.0',
+      },
+    );
+  });
+
+  test('without an access key the dialect is recording-api, and CXONE_DIALECT wins', () => {
+    assert.equal(loadConfig({ env: { ...base } }).dialect, 'recording-api');
+    assert.equal(
+      loadConfig({ env: { ...platform, CXONE_DIALECT: 'recording-api' } }).dialect,
+      'recording-api',
+    );
+    assert.equal(loadConfig({ env: { ...base, CXONE_DIALECT: 'platform' } }).dialect, 'platform');
+    assert.equal(
+      loadConfig({ env: { ...base, CXREC_MEDIA_HOSTS: 'x.example.com' } }).mediaHostsDefaulted,
+      false,
+    );
+  });
+
+  test('bad values name the setting and never echo the access key secret', () => {
+    const err = configError(() =>
+      loadConfig({
+        env: {
+          ...platform,
+          CXONE_DIALECT: 'nice',
+          CXONE_AUTH_URL: 'http://issuer.example.com',
+          CXONE_API_VERSION: '30',
+          CXREC_PLAYBACK_LIMIT: '1.5',
+          CXREC_PLAYBACK_WINDOW_SECONDS: '0',
+        },
+      }),
+    );
+    for (const name of [
+      'CXONE_DIALECT',
+      'CXONE_AUTH_URL',
+      'CXONE_API_VERSION',
+      'CXREC_PLAYBACK_LIMIT',
+      'CXREC_PLAYBACK_WINDOW_SECONDS',
+    ]) {
+      assert.match(err.message, new RegExp(name));
+    }
+    assert.doesNotMatch(err.message, /a\+b\/c=d-secret/);
+  });
+
+  test('requirePlatform names every missing credential', () => {
+    const c = loadConfig({ env: { CXONE_DIALECT: 'platform' } });
+    const err = configError(() => requirePlatform(c));
+    for (const name of [
+      'CXONE_ACCESS_KEY_ID',
+      'CXONE_ACCESS_KEY_SECRET',
+      'CXONE_CLIENT_ID',
+      'CXONE_CLIENT_SECRET',
+    ]) {
+      assert.match(err.message, new RegExp(`${name} is required`));
+    }
   });
 });
