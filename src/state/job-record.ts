@@ -30,6 +30,11 @@ export interface JobRecord {
   direction: string | null;
   agent_id: string | null;
   skill_name: string | null;
+  contact_ids: string | null;
+  from_address: string | null;
+  to_address: string | null;
+  skill_id: string | null;
+  agent_name: string | null;
   attempts: number;
   next_run_at: number;
   first_seen_at: number;
@@ -62,6 +67,11 @@ export interface DiscoveredRecord {
   direction: string | null;
   agent_id: string | null;
   skill_name: string | null;
+  contact_ids: string | null;
+  from_address: string | null;
+  to_address: string | null;
+  skill_id: string | null;
+  agent_name: string | null;
   next_run_at: number;
   /** Wall clock: when this process first saw the row (kept on refresh). */
   first_seen_at: number;
@@ -107,6 +117,11 @@ export function toDiscoveredRecord(job: DiscoveredJob, wallNow: number): Discove
     direction: m.direction ?? null,
     agent_id: m.agentId ?? null,
     skill_name: m.skillName ?? null,
+    contact_ids: m.contactIds === undefined ? null : m.contactIds.join(','),
+    from_address: m.fromAddress ?? null,
+    to_address: m.toAddress ?? null,
+    skill_id: m.skillId ?? null,
+    agent_name: m.agentName ?? null,
     next_run_at: job.nextRunAt,
     first_seen_at: wallNow,
     updated_at: wallNow,
@@ -127,6 +142,11 @@ export function toJobRow(r: JobRecord): JobRow {
   if (r.direction !== null) meta.direction = r.direction;
   if (r.agent_id !== null) meta.agentId = r.agent_id;
   if (r.skill_name !== null) meta.skillName = r.skill_name;
+  if (r.contact_ids !== null) meta.contactIds = r.contact_ids === '' ? [] : r.contact_ids.split(',');
+  if (r.from_address !== null) meta.fromAddress = r.from_address;
+  if (r.to_address !== null) meta.toAddress = r.to_address;
+  if (r.skill_id !== null) meta.skillId = r.skill_id;
+  if (r.agent_name !== null) meta.agentName = r.agent_name;
 
   const stored =
     r.state === 'stored' &&

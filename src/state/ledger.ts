@@ -52,6 +52,14 @@ export interface RecordingMeta {
   direction?: string | undefined;
   agentId?: string | undefined;
   skillName?: string | undefined;
+  /** Platform dialect: every leg's contactId of the master contact, in start order. */
+  contactIds?: readonly string[] | undefined;
+  /** Platform dialect: the caller's and the called number or address. */
+  fromAddress?: string | undefined;
+  toAddress?: string | undefined;
+  skillId?: string | undefined;
+  /** Platform dialect: the agent's first and last name. */
+  agentName?: string | undefined;
 }
 
 export interface JobKey {

@@ -172,13 +172,15 @@ const upsertSql = `
   INSERT INTO jobs AS j (
     recording_id, channel, state, reason,
     contact_id, status, created_date, duration_seconds, direction, agent_id, skill_name,
+    contact_ids, from_address, to_address, skill_id, agent_name,
     next_run_at, first_seen_at, updated_at
   )
-  SELECT u.*, $13::bigint, $13::bigint
+  SELECT u.*, $18::bigint, $18::bigint
   FROM unnest(
     $1::text[], $2::text[], $3::text[], $4::text[],
     $5::text[], $6::text[], $7::text[], $8::float8[], $9::text[], $10::text[], $11::text[],
-    $12::bigint[]
+    $12::text[], $13::text[], $14::text[], $15::text[], $16::text[],
+    $17::bigint[]
   ) AS u
   ON CONFLICT (recording_id, channel) DO UPDATE SET
     contact_id       = excluded.contact_id,
@@ -188,6 +190,11 @@ const upsertSql = `
     direction        = excluded.direction,
     agent_id         = excluded.agent_id,
     skill_name       = excluded.skill_name,
+    contact_ids      = excluded.contact_ids,
+    from_address     = excluded.from_address,
+    to_address       = excluded.to_address,
+    skill_id         = excluded.skill_id,
+    agent_name       = excluded.agent_name,
     state  = CASE WHEN j.state = 'downloading' THEN j.state ELSE excluded.state END,
     reason = CASE WHEN j.state = 'downloading' THEN j.reason ELSE excluded.reason END,
     next_run_at = CASE
@@ -598,6 +605,11 @@ function upsertParams(records: readonly DiscoveredRecord[], wall: number): unkno
     records.map((r) => r.direction),
     records.map((r) => r.agent_id),
     records.map((r) => r.skill_name),
+    records.map((r) => r.contact_ids),
+    records.map((r) => r.from_address),
+    records.map((r) => r.to_address),
+    records.map((r) => r.skill_id),
+    records.map((r) => r.agent_name),
     records.map((r) => r.next_run_at),
     wall,
   ];

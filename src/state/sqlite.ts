@@ -209,10 +209,12 @@ export class SqliteLedger implements Ledger {
       INSERT INTO jobs (
         recording_id, channel, state, reason,
         contact_id, status, created_date, duration_seconds, direction, agent_id, skill_name,
+        contact_ids, from_address, to_address, skill_id, agent_name,
         next_run_at, first_seen_at, updated_at
       ) VALUES (
         @recording_id, @channel, @state, @reason,
         @contact_id, @status, @created_date, @duration_seconds, @direction, @agent_id, @skill_name,
+        @contact_ids, @from_address, @to_address, @skill_id, @agent_name,
         @next_run_at, @first_seen_at, @updated_at
       )
       ON CONFLICT (recording_id, channel) DO UPDATE SET
@@ -223,6 +225,11 @@ export class SqliteLedger implements Ledger {
         direction        = excluded.direction,
         agent_id         = excluded.agent_id,
         skill_name       = excluded.skill_name,
+        contact_ids      = excluded.contact_ids,
+        from_address     = excluded.from_address,
+        to_address       = excluded.to_address,
+        skill_id         = excluded.skill_id,
+        agent_name       = excluded.agent_name,
         state  = CASE WHEN jobs.state = 'downloading' THEN jobs.state ELSE excluded.state END,
         reason = CASE WHEN jobs.state = 'downloading' THEN jobs.reason ELSE excluded.reason END,
         next_run_at = CASE

@@ -79,6 +79,7 @@ describe('postgres ledger: the database', () => {
           { version: 1, name: 'jobs' },
           { version: 2, name: 'leases' },
           { version: 3, name: 'rate_limit' },
+          { version: 6, name: 'contact_details' },
         ]);
       } finally {
         await client.end();

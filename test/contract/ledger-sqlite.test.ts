@@ -59,6 +59,7 @@ describe('sqlite ledger: the file', () => {
           { version: 1, name: 'jobs' },
           { version: 2, name: 'leases' },
           { version: 3, name: 'rate_limit_log' },
+          { version: 6, name: 'contact_details' },
         ]);
       } finally {
         db.close();

@@ -156,6 +156,24 @@ export function ledgerSuite(name: string, open: () => Promise<LedgerFixture>): v
         assert.deepEqual(await ledger.claim({ owner: 'w', limit: 10, leaseMs: lease, now: T0 + 1e9 }), []);
       });
 
+      test("keeps a platform master contact's fields: every leg, addresses, skill id, agent name", async () => {
+        const contact = meta('4567890123', {
+          contactId: '4567890123',
+          status: 'Completed',
+          contactIds: ['4567890123', '4567890200'],
+          fromAddress: '+15550100',
+          toAddress: '+15550199',
+          skillId: '88',
+          agentName: 'Ada Lovelace',
+        });
+        await ledger.upsertDiscovered([job('4567890123', { meta: contact })]);
+        assert.deepEqual((await mustGet(ledger, key('4567890123'))).meta, contact);
+        // A later listing that found a third leg refreshes the list.
+        const more = { ...contact, contactIds: [...contact.contactIds!, '4567890300'] };
+        await ledger.upsertDiscovered([job('4567890123', { meta: more })]);
+        assert.deepEqual((await mustGet(ledger, key('4567890123'))).meta.contactIds, more.contactIds);
+      });
+
       test('refreshes a waiting row: new metadata, state and nextRunAt, first seen kept', async () => {
         await ledger.upsertDiscovered([
           job('r1', { state: 'waiting', meta: meta('r1', { status: 'Processing' }), nextRunAt: T0 + 30_000 }),
