@@ -5,6 +5,7 @@ import type { Writable } from 'node:stream';
 import { Command, Option } from 'commander';
 
 import { CxrecError } from '../errors.js';
+import { contactColumns, contactFields } from '../pipeline/contact-fields.js';
 import { openState } from '../runtime.js';
 import { commandContext } from './command-context.js';
 
@@ -12,7 +13,11 @@ const columns = ['recordingId', 'channel', 'key', 'sizeBytes', 'md5', 'sha256', 
 
 export function manifestCommand(): Command {
   return new Command('manifest')
-    .description('One line per stored object: recordingId, channel, key, sizeBytes, md5, sha256, storedAt.')
+    .description(
+      'One line per stored object: recordingId, channel, key, sizeBytes, md5, sha256, storedAt; ' +
+        "for CXONE_DIALECT=platform also the contact fields (every leg's contactId, start, duration, " +
+        'direction, from/to, agent, skill).',
+    )
     .addOption(new Option('--format <format>', 'output format').choices(['jsonl', 'csv']).default('jsonl'))
     .option('--output <file>', 'write to FILE instead of stdout')
     .action(async (opts: { format: 'jsonl' | 'csv'; output?: string }, command: Command) => {
@@ -32,10 +37,15 @@ export function manifestCommand(): Command {
         ]);
       }
       try {
-        if (opts.format === 'csv') await write(out, `${columns.join(',')}\n`);
+        // Platform rows carry contact fields; CSV gets their columns only in
+        // that dialect, so a recording-api manifest keeps its exact header.
+        const withContact = config.dialect === 'platform';
+        const header = withContact ? [...columns, ...contactColumns] : columns;
+        if (opts.format === 'csv') await write(out, `${header.join(',')}\n`);
         for await (const row of ledger.listStored()) {
           if (!row.stored) continue;
-          const record = {
+          const contact = contactFields(row.meta);
+          const record: Record<string, unknown> = {
             recordingId: row.recordingId,
             channel: row.channel,
             key: row.stored.key,
@@ -43,11 +53,12 @@ export function manifestCommand(): Command {
             md5: row.stored.md5,
             sha256: row.stored.sha256,
             storedAt: new Date(row.stored.storedAt).toISOString(),
+            ...contact,
           };
           await write(
             out,
             opts.format === 'csv'
-              ? `${columns.map((c) => csvField(String(record[c]))).join(',')}\n`
+              ? `${header.map((c) => csvField(csvText(record[c]))).join(',')}\n`
               : `${JSON.stringify(record)}\n`,
           );
         }
@@ -63,6 +74,13 @@ export function manifestCommand(): Command {
 
 function write(out: Writable, text: string): Promise<void> {
   return out.write(text) ? Promise.resolve() : once(out, 'drain').then(() => undefined);
+}
+
+/** A field's CSV text: lists joined with spaces (ids hold no spaces), absent fields empty. */
+function csvText(value: unknown): string {
+  if (value === undefined || value === null) return '';
+  if (Array.isArray(value)) return value.join(' ');
+  return String(value);
 }
 
 /** RFC 4180 quoting. Values are never altered: the manifest keeps ids and keys exactly. */

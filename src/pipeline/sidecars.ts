@@ -10,11 +10,13 @@ import { createHash } from 'node:crypto';
 import { isFinalState, type JobRow } from '../state/ledger.js';
 import { sidecarObjectKey } from '../storage/keys.js';
 import type { ObjectStore } from '../storage/object-store.js';
+import { contactFields } from './contact-fields.js';
 
 export function sidecarBody(rows: readonly JobRow[]): Buffer {
   const first = rows[0];
   if (!first) throw new RangeError('a sidecar needs at least one row');
   const meta = first.meta;
+  const contact = contactFields(meta);
   const body = {
     recordingId: meta.recordingId,
     contactId: meta.contactId ?? null,
@@ -24,6 +26,8 @@ export function sidecarBody(rows: readonly JobRow[]): Buffer {
     agentId: meta.agentId ?? null,
     skillName: meta.skillName ?? null,
     status: meta.status,
+    // Platform dialect only: every leg and the call's parties, as listed.
+    ...(contact === undefined ? {} : { contact }),
     channels: [...rows]
       .sort((a, b) => a.channel.localeCompare(b.channel))
       .map((r) => ({
