@@ -80,7 +80,7 @@ function write(out: Writable, text: string): Promise<void> {
 function csvText(value: unknown): string {
   if (value === undefined || value === null) return '';
   if (Array.isArray(value)) return value.join(' ');
-  return String(value);
+  return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
 /** RFC 4180 quoting. Values are never altered: the manifest keeps ids and keys exactly. */
