@@ -27,23 +27,28 @@ export function recordingKeyPart(recordingId: string): string {
  * Content types we store, and their extension. The aliases are spellings
  * media servers use for the same formats.
  */
-const extensions: Readonly<Record<string, 'wav' | 'mp3'>> = {
+const extensions: Readonly<Record<string, MediaExtension>> = {
   'audio/wav': 'wav',
   'audio/x-wav': 'wav',
   'audio/wave': 'wav',
   'audio/vnd.wave': 'wav',
   'audio/mpeg': 'mp3',
   'audio/mp3': 'mp3',
+  // The platform dialect's media playback serves AAC in MP4 (cxone-platform-api.md section 4).
+  'audio/mp4': 'mp4',
+  'audio/x-m4a': 'mp4',
 };
 
-/** `wav` or `mp3` for a media content type (parameters such as `; codecs=1` are ignored). */
-export function extensionFor(contentType: string): 'wav' | 'mp3' {
+export type MediaExtension = 'wav' | 'mp3' | 'mp4';
+
+/** `wav`, `mp3` or `mp4` for a media content type (parameters such as `; codecs=1` are ignored). */
+export function extensionFor(contentType: string): MediaExtension {
   const bare = contentType.split(';')[0]?.trim().toLowerCase() ?? '';
   const ext = extensions[bare];
   if (ext === undefined) {
     throw new CxrecError(
       'invalid_response',
-      `media has content type ${JSON.stringify(contentType.slice(0, 100))}, which cxrec does not store (expected audio/wav or audio/mpeg)`,
+      `media has content type ${JSON.stringify(contentType.slice(0, 100))}, which cxrec does not store (expected audio/wav, audio/mpeg or audio/mp4)`,
       { context: { contentType: contentType.slice(0, 100) } },
     );
   }

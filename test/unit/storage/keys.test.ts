@@ -52,11 +52,12 @@ describe('recordingKeyPart', () => {
 });
 
 describe('extensionFor', () => {
-  it('maps the two media types and their aliases', () => {
+  it('maps the three media types and their aliases', () => {
     assert.equal(extensionFor('audio/wav'), 'wav');
     assert.equal(extensionFor('Audio/WAV; codecs=1'), 'wav');
     assert.equal(extensionFor('audio/x-wav'), 'wav');
     assert.equal(extensionFor('audio/mpeg'), 'mp3');
+    assert.equal(extensionFor('audio/mp4'), 'mp4');
   });
 
   it('refuses anything else', () => {
