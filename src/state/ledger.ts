@@ -70,7 +70,7 @@ export interface JobKey {
 /** A newly discovered row; its state is decided by discovery. */
 export interface DiscoveredJob extends JobKey {
   meta: RecordingMeta;
-  state: 'waiting' | 'pending' | 'failed_processing' | 'out_of_retention';
+  state: 'waiting' | 'pending' | 'failed_processing' | 'out_of_retention' | 'media_unavailable';
   /** Why, for final states: e.g. `transcoding failed`, `older than 70 % of retention`. */
   reason?: string;
   /** When a waiting/pending row is next due (ms since epoch). */
