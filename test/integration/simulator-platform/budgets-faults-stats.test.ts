@@ -102,10 +102,13 @@ describe('platform budgets, faults, /__stats and /__truth (contract §5)', () =>
     assert.equal(truth.status, 200);
     assert.equal(truth.body.tenantId, sim.tenantId);
     const m = truth.body.masterContacts.find((x) => x.masterContactId === ready);
-    assert.equal(m?.expected, 'stored');
-    assert.equal(m?.objects[0]?.sizeBytes, 200_000);
-    assert.match(m?.objects[0]?.md5 ?? '', /^[0-9a-f]{32}$/);
-    assert.equal(m?.objects[0]?.contentType, 'audio/mp4');
+    assert.ok(m);
+    assert.equal(m.expected, 'stored');
+    const object = m.objects[0];
+    assert.ok(object);
+    assert.equal(object.sizeBytes, 200_000);
+    assert.match(object.md5, /^[0-9a-f]{32}$/);
+    assert.equal(object.contentType, 'audio/mp4');
     assert.equal(sim.stats().budgets.other.arrivals, 0);
   });
 

@@ -16,7 +16,7 @@ describe('platform issuer: login and tenant discovery (contract §1–§2)', () 
     new URLSearchParams({ grant_type: 'password', username: id, password: secret }).toString();
 
   test('the OpenID document names the token endpoint and both client auth methods', async () => {
-    const doc = await get<Record<string, unknown>>(`${sim.urls.issuer}/.well-known/openid-configuration`);
+    const doc = await get(`${sim.urls.issuer}/.well-known/openid-configuration`);
     assert.equal(doc.status, 200);
     assert.equal(doc.body.issuer, sim.urls.issuer);
     assert.equal(doc.body.token_endpoint, `${sim.urls.issuer}/auth/token`);
@@ -100,9 +100,7 @@ describe('platform issuer: login and tenant discovery (contract §1–§2)', () 
   });
 
   test('cxone-configuration gives the API host (another port) for the tenant, 404 for an unknown one', async () => {
-    const doc = await get<Record<string, unknown>>(
-      `${sim.urls.issuer}/.well-known/cxone-configuration?tenantId=${sim.tenantId}`,
-    );
+    const doc = await get(`${sim.urls.issuer}/.well-known/cxone-configuration?tenantId=${sim.tenantId}`);
     assert.equal(doc.status, 200);
     assert.equal(doc.body.api_endpoint, sim.urls.api);
     assert.notEqual(sim.urls.api, sim.urls.issuer);
@@ -130,7 +128,7 @@ describe('platform issuer: login and tenant discovery (contract §1–§2)', () 
     for (let i = 0; i < 12; i++) {
       const r = await listing(sim, t.access_token, { top: '1' });
       assert.equal(r.status, 401);
-      bodies.add(r.text === '' ? 'empty' : r.body === undefined ? 'not-json' : 'json');
+      bodies.add(r.text === '' ? 'empty' : (r.body as unknown) === undefined ? 'not-json' : 'json');
     }
     assert.deepEqual([...bodies].sort(), ['empty', 'json', 'not-json']);
     // The refresh token survives an access-token revocation unless asked otherwise.

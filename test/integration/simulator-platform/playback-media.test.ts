@@ -63,9 +63,10 @@ describe('platform media playback and the media host (contract §4)', () => {
     assert.notEqual(r.body.contactId, ids.plain);
     assert.equal(r.body.interactions.length, 1);
     const it = r.body.interactions[0];
-    assert.equal(it?.mediaType, 'voice-only');
-    assert.equal(it?.channelType, 'PHONE_CALL');
-    const url = new URL(it?.data.fileToPlayUrl ?? '');
+    assert.ok(it);
+    assert.equal(it.mediaType, 'voice-only');
+    assert.equal(it.channelType, 'PHONE_CALL');
+    const url = new URL(it.data.fileToPlayUrl);
     assert.equal(url.origin, sim.urls.media);
     assert.notEqual(sim.urls.media, sim.urls.api);
     const full = await download(url.href);
@@ -77,9 +78,12 @@ describe('platform media playback and the media host (contract §4)', () => {
     assert.equal(full.headers.get('etag'), `"${md5(full.bytes)}"`);
     assert.equal(full.bytes.subarray(4, 8).toString('ascii'), 'ftyp');
     const truth = (await sim.truth()).masterContacts.find((m) => m.masterContactId === ids.plain);
-    assert.equal(truth?.objects[0]?.md5, md5(full.bytes));
-    assert.equal(truth?.objects[0]?.key, `recordings/${ids.plain}_combined.mp4`);
-    assert.equal(truth?.expected, 'stored');
+    assert.ok(truth);
+    const object = truth.objects[0];
+    assert.ok(object);
+    assert.equal(object.md5, md5(full.bytes));
+    assert.equal(object.key, `recordings/${ids.plain}_combined.mp4`);
+    assert.equal(truth.expected, 'stored');
     const part = await download(url.href, { range: 'bytes=1000-' });
     assert.equal(part.status, 206);
     assert.equal(part.headers.get('content-range'), 'bytes 1000-299999/300000');
@@ -93,12 +97,13 @@ describe('platform media playback and the media host (contract §4)', () => {
     const [a, b] = r.body.interactions;
     assert.ok(Date.parse(a?.startTime ?? '') < Date.parse(b?.startTime ?? ''));
     const m = (await sim.truth()).masterContacts.find((x) => x.masterContactId === ids.two);
+    assert.ok(m && b);
     assert.deepEqual(
-      m?.objects.map((o) => o.keySuffix),
+      m.objects.map((o) => o.keySuffix),
       ['', '-2'],
     );
-    const second = await download(b?.data.fileToPlayUrl ?? '');
-    assert.equal(md5(second.bytes), m?.objects[1]?.md5);
+    const second = await download(b.data.fileToPlayUrl);
+    assert.equal(md5(second.bytes), m.objects[1]?.md5);
   });
 
   test('tiny media (≤ 1024 bytes) is served but is no audio; wav with a -N ETag on older calls', async () => {
