@@ -14,6 +14,7 @@ export const faultKinds: readonly FaultKind[] = [
   'shortBody',
   'tokenRevocation',
   'cursorInvalidation',
+  'stall',
 ];
 
 export const faultProfiles: Readonly<Record<FaultProfile, Readonly<Required<FaultProbabilities>>>> = {
@@ -24,6 +25,7 @@ export const faultProfiles: Readonly<Record<FaultProfile, Readonly<Required<Faul
     shortBody: 0,
     tokenRevocation: 0,
     cursorInvalidation: 0,
+    stall: 0,
   },
   light: {
     rateLimitBurst: 0.01,
@@ -32,6 +34,7 @@ export const faultProfiles: Readonly<Record<FaultProfile, Readonly<Required<Faul
     shortBody: 0.01,
     tokenRevocation: 0.01,
     cursorInvalidation: 0.02,
+    stall: 0.005,
   },
   chaos: {
     rateLimitBurst: 0.05,
@@ -40,6 +43,7 @@ export const faultProfiles: Readonly<Record<FaultProfile, Readonly<Required<Faul
     shortBody: 0.05,
     tokenRevocation: 0.05,
     cursorInvalidation: 0.1,
+    stall: 0.02,
   },
 };
 
@@ -70,6 +74,7 @@ export class FaultInjector {
     shortBody: 0,
     tokenRevocation: 0,
     cursorInvalidation: 0,
+    stall: 0,
   };
 
   constructor(option: FaultsOption, seed: number) {

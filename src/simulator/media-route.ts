@@ -1,21 +1,15 @@
 /**
  * The media host behind presigned URLs (contract §5), S3-like: signature
- * and `Expires` checked on every request, Range, 416, ETag, XML errors,
- * 404 NoSuchKey once purged, and the Processing trap (missing or cut-short
- * object).
- *
- * A transfer still streaming when `Expires` passes is cut off. A 403 cannot
- * be sent once a 200/206 status line has gone out, so the socket is
- * destroyed instead: the client sees a body shorter than `Content-Length`
- * and must come back with a new URL, where its next request gets the 403.
+ * and `Expires` checked on every request, XML errors, 404 NoSuchKey once
+ * purged, and the Processing trap (missing or cut-short object). The
+ * transfer itself (Range, ETag, faults, expiry mid-transfer) is
+ * `serveMediaObject`, shared with the platform dialect's media host.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream';
 
 import type { SimulatorContext } from './context.js';
 import { writeXmlError } from './http-io.js';
-import { etagFor, mediaStream, parseRange } from './media.js';
-import type { Channel } from './options.js';
+import { serveMediaObject } from './media-serve.js';
 
 /** Re-encodes each path segment the one way `objectKey` encodes it, so `%21` and `!` name the same object. */
 function canonicalPath(rawPath: string): string | undefined {
@@ -100,94 +94,14 @@ export async function mediaRoute(
     length = Math.max(1, Math.floor(obj.sizeBytes * recording.processingMedia.fraction));
     if (etagKind === 'md5' && length >= ctx.options.media.multipartThresholdBytes) etagKind = 'none';
   }
-  const range = parseRange(req.headers.range, length);
-  if (range.kind === 'unsatisfiable') {
-    answerError(416, 'InvalidRange', 'The requested range is not satisfiable', {
-      'Content-Range': `bytes */${length}`,
-    });
-    return;
-  }
-  const start = range.kind === 'partial' ? range.start : 0;
-  const end = range.kind === 'partial' ? range.endInclusive + 1 : length;
-  const etag = await etagFor(obj, etagKind, length);
-  const headers: Record<string, string> = {
-    'Content-Type': obj.contentType,
-    'Content-Length': String(end - start),
-    'Accept-Ranges': 'bytes',
-    'Last-Modified': new Date(recording.createdMs).toUTCString(),
-  };
-  if (etag !== undefined) headers.ETag = etag;
-  if (range.kind === 'partial') headers['Content-Range'] = `bytes ${start}-${end - 1}/${length}`;
-  const statusCode = range.kind === 'partial' ? 206 : 200;
-  if (req.method === 'HEAD') {
-    stats.call('media', `${statusCode}`);
-    res.writeHead(statusCode, headers);
-    res.end();
-    return;
-  }
-  streamBody(ctx, res, {
-    statusCode,
-    headers,
-    start,
-    end,
-    channel,
-    recordingId: recording.id,
+  await serveMediaObject(req, res, {
     obj,
+    length,
+    etagKind,
+    lastModifiedMs: recording.createdMs,
     expiresMs: check.expiresMs,
-  });
-}
-
-function streamBody(
-  ctx: SimulatorContext,
-  res: ServerResponse,
-  t: {
-    statusCode: number;
-    headers: Record<string, string>;
-    start: number;
-    end: number;
-    channel: Channel;
-    recordingId: string;
-    obj: Parameters<typeof mediaStream>[0];
-    expiresMs: number;
-  },
-): void {
-  const { stats, faults } = ctx;
-  const length = t.end - t.start;
-  let cut: { at: number; how: 'reset' | 'short' } | undefined;
-  if (length > 1 && faults.roll('connectionReset')) cut = { at: faults.cutPoint(length), how: 'reset' };
-  else if (length > 1 && faults.roll('shortBody')) cut = { at: faults.cutPoint(length), how: 'short' };
-  stats.call('media', cut ? cut.how : `${t.statusCode}`);
-  res.writeHead(t.statusCode, t.headers);
-  const source = mediaStream(t.obj, t.start, cut ? t.start + cut.at : t.end, (n) =>
-    stats.mediaBytes(t.recordingId, t.channel, t.obj.key, n),
-  );
-  const socket = res.socket;
-  const untilExpiry = Math.max(0, t.expiresMs - Date.now());
-  // setTimeout fires at once past 2^31-1 ms; a URL living that long (24 days) needs no cut-off.
-  const expiry =
-    untilExpiry < 2 ** 31 - 1
-      ? setTimeout(() => {
-          if (res.writableFinished) return;
-          stats.call('media', 'expired-mid-transfer');
-          source.destroy();
-          socket?.destroy();
-        }, untilExpiry)
-      : undefined;
-  res.on('close', () => {
-    clearTimeout(expiry);
-    source.destroy();
-  });
-  if (!cut) {
-    // Errors here are the client going away or the expiry above: nothing to answer any more.
-    pipeline(source, res, () => undefined);
-    return;
-  }
-  const how = cut.how;
-  source.pipe(res, { end: false });
-  source.on('end', () => {
-    if (!socket || socket.destroyed) return;
-    // `reset` sends a TCP RST; `short` a clean FIN before Content-Length bytes.
-    if (how === 'reset') socket.resetAndDestroy();
-    else socket.end();
+    faults,
+    outcome: (outcome) => stats.call('media', outcome),
+    bytes: (n) => stats.mediaBytes(recording.id, channel, obj.key, n),
   });
 }

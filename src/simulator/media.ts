@@ -24,13 +24,17 @@ export interface ObjectHashes {
   sha256: string;
 }
 
-export interface MediaObject {
+/**
+ * `C` is the set of content types a simulator serves: the recording API's
+ * WAV/MPEG by default, `audio/mp4` too for the platform dialect.
+ */
+export interface MediaObject<C extends MediaObjectContentType = MediaContentType> {
   /** The object key as it appears in the URL path after `/media/`, percent-encoded. */
   readonly key: string;
   readonly recordingId: string;
   readonly channel: Channel;
   readonly sizeBytes: number;
-  readonly contentType: MediaContentType;
+  readonly contentType: C;
   readonly etagKind: EtagKind;
   /** A bare header and no audio: the file behind a channel that was never captured. */
   readonly headerOnly: boolean;
@@ -40,21 +44,24 @@ export interface MediaObject {
   readonly hashCache: Map<number, Promise<ObjectHashes>>;
 }
 
+export type MediaObjectContentType = MediaContentType | 'audio/mp4';
+
 /** A bare WAV header is 44 bytes; a bare ID3v2 tag 10. Both are far below the contract's 1024. */
 export function headerOnlySize(contentType: MediaContentType): number {
   return contentType === 'audio/wav' ? 44 : 10;
 }
 
-export function createMediaObject(
-  fields: Omit<MediaObject, 'contentKey' | 'hashCache'>,
+export function createMediaObject<C extends MediaObjectContentType = MediaContentType>(
+  fields: Omit<MediaObject<C>, 'contentKey' | 'hashCache'>,
   seed: number,
-): MediaObject {
+): MediaObject<C> {
   const contentKey = createHash('sha256').update(`${seed}\0${fields.key}`).digest().subarray(0, 16);
   return { ...fields, contentKey, hashCache: new Map() };
 }
 
 /** The header laid over the first bytes of an object of `size` bytes. */
-function headerFor(obj: MediaObject): Buffer {
+function headerFor(obj: AnyMediaObject): Buffer {
+  if (obj.contentType === 'audio/mp4') return mp4Header(obj.sizeBytes);
   if (obj.contentType === 'audio/wav') {
     const h = Buffer.alloc(44);
     const dataBytes = Math.max(0, obj.sizeBytes - 44);
@@ -78,6 +85,28 @@ function headerFor(obj: MediaObject): Buffer {
   return obj.headerOnly ? tag : Buffer.concat([tag, Buffer.from([0xff, 0xfb, 0x90, 0x64])]);
 }
 
+/** Any media object, whatever content types its simulator serves. */
+export type AnyMediaObject = MediaObject<MediaObjectContentType>;
+
+/**
+ * An ISO-BMFF `ftyp` box (M4A brand) and the header of an `mdat` box that
+ * runs to the end of the object, so a player sees an MP4 shape. Objects
+ * too small for both get as much of the `ftyp` box as fits.
+ */
+function mp4Header(size: number): Buffer {
+  const ftyp = Buffer.alloc(24);
+  ftyp.writeUInt32BE(24, 0);
+  ftyp.write('ftypM4A ', 4, 'ascii');
+  ftyp.writeUInt32BE(0, 12);
+  ftyp.write('M4A isom', 16, 'ascii');
+  if (size < 32) return ftyp;
+  const mdat = Buffer.alloc(8);
+  // mdat sizes are 32-bit here; a larger object would need a 64-bit box, which no call reaches.
+  mdat.writeUInt32BE(Math.min(0xffffffff, size - 24), 0);
+  mdat.write('mdat', 4, 'ascii');
+  return Buffer.concat([ftyp, mdat]);
+}
+
 /**
  * Produces an object's bytes from `start` onward, sequentially. One cipher
  * per reader: CTR continues where the previous call stopped.
@@ -87,7 +116,7 @@ class ContentGenerator {
   private readonly cipher: Cipher;
   private pos: number;
 
-  constructor(obj: MediaObject, start: number) {
+  constructor(obj: AnyMediaObject, start: number) {
     this.header = headerFor(obj);
     const block = Math.floor(start / 16);
     const iv = Buffer.alloc(16);
@@ -111,7 +140,7 @@ class ContentGenerator {
 
 /** Bytes `[start, endExclusive)` of the object, as a stream with normal backpressure. */
 export function mediaStream(
-  obj: MediaObject,
+  obj: AnyMediaObject,
   start: number,
   endExclusive: number,
   onChunk: (bytes: number) => void = () => undefined,
@@ -135,7 +164,7 @@ export function mediaStream(
 }
 
 /** md5 and sha256 of the object's first `length` bytes (the whole object by default), cached. */
-export function objectHashes(obj: MediaObject, length = obj.sizeBytes): Promise<ObjectHashes> {
+export function objectHashes(obj: AnyMediaObject, length = obj.sizeBytes): Promise<ObjectHashes> {
   let cached = obj.hashCache.get(length);
   if (!cached) {
     cached = hashPrefix(obj, length);
@@ -144,7 +173,7 @@ export function objectHashes(obj: MediaObject, length = obj.sizeBytes): Promise<
   return cached;
 }
 
-async function hashPrefix(obj: MediaObject, length: number): Promise<ObjectHashes> {
+async function hashPrefix(obj: AnyMediaObject, length: number): Promise<ObjectHashes> {
   const md5 = createHash('md5');
   const sha256 = createHash('sha256');
   const generator = new ContentGenerator(obj, 0);
@@ -169,7 +198,7 @@ async function hashPrefix(obj: MediaObject, length: number): Promise<ObjectHashe
  * the key: by definition they carry no md5 a client could check.
  */
 export async function etagFor(
-  obj: MediaObject,
+  obj: AnyMediaObject,
   kind: EtagKind,
   length = obj.sizeBytes,
 ): Promise<string | undefined> {

@@ -182,6 +182,12 @@ export interface FaultProbabilities {
   tokenRevocation?: number;
   /** A search with a `pageToken` finds its cursor dropped: 400 invalid_page_token. */
   cursorInvalidation?: number;
+  /**
+   * A media transfer stops sending part-way and keeps the connection open
+   * until the host's stall time is up, then drops it. Only media hosts
+   * that have a stall time roll it (the platform dialect's).
+   */
+  stall?: number;
 }
 
 /** `none`: no faults. `light`: about 1–2 % per kind. `chaos`: 5–10 % per kind. */

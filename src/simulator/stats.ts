@@ -9,8 +9,12 @@ import { WindowPeak } from './rate-limit.js';
 
 export type Endpoint = 'token' | 'search' | 'detail' | 'download' | 'media' | 'other';
 
-/** Besides HTTP status codes: `reset` (TCP reset mid-body), `short` (body cut before Content-Length), `expired-mid-transfer`. */
-export type CallOutcome = `${number}` | 'reset' | 'short' | 'expired-mid-transfer';
+/**
+ * Besides HTTP status codes: `reset` (TCP reset mid-body), `short` (body
+ * cut before Content-Length), `stall` (body stopped, connection held, then
+ * dropped), `expired-mid-transfer`.
+ */
+export type CallOutcome = `${number}` | 'reset' | 'short' | 'stall' | 'expired-mid-transfer';
 
 export interface SimulatorStats {
   startedAt: string;

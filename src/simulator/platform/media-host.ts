@@ -1,0 +1,88 @@
+/**
+ * The media host behind `fileToPlayUrl` (contract §4): neither the issuer
+ * nor the API host. The presigned query is checked on every request (an
+ * expired URL gets 403 with an XML body); the transfer is the shared
+ * `serveMediaObject` (Range → 206, an md5 or `-N` ETag, `audio/mp4` or
+ * `audio/wav`) with the break-off and stall faults. It counts against no
+ * budget.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+
+import { writeXmlError } from '../http-io.js';
+import { serveMediaObject } from '../media-serve.js';
+import { json, writeAnswer } from './answer.js';
+import type { PlatformContext } from './context.js';
+
+export function createMediaServer(ctx: PlatformContext): Server {
+  const server = createServer((req, res) => {
+    handle(ctx, req, res).catch((err: unknown) => {
+      if (!res.headersSent) writeAnswer(res, json(500, { error: 'simulator_bug', message: String(err) }));
+      else res.destroy();
+    });
+  });
+  // Media transfers to a slow client must not be timed out by the server.
+  server.requestTimeout = 0;
+  server.keepAliveTimeout = 5_000;
+  return server;
+}
+
+async function handle(ctx: PlatformContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const { stats, faults, tenant } = ctx;
+  const target = req.url ?? '/';
+  const q = target.indexOf('?');
+  const path = q < 0 ? target : target.slice(0, q);
+  const query = new URLSearchParams(q < 0 ? '' : target.slice(q + 1));
+  const nowMs = Date.now();
+  const fail = (status: number, code: string, message: string, headers: Record<string, string> = {}) => {
+    stats.call('media', `${status}`);
+    writeXmlError(res, status, code, message, headers);
+  };
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    fail(405, 'MethodNotAllowed', 'The specified method is not allowed against this resource.', {
+      Allow: 'GET, HEAD',
+    });
+    return;
+  }
+  if (faults.roll('serverError')) {
+    if (faults.int(0, 1) === 0)
+      fail(500, 'InternalError', 'We encountered an internal error. Please try again.');
+    else fail(503, 'SlowDown', 'Please reduce your request rate.');
+    return;
+  }
+  if (!path.startsWith('/media/')) {
+    fail(404, 'NoSuchKey', 'The specified key does not exist.');
+    return;
+  }
+  const check = ctx.presigner.check(path, query, nowMs);
+  if (!check.ok) {
+    if (check.reason === 'missing') fail(403, 'AccessDenied', 'Access Denied');
+    else
+      fail(
+        403,
+        check.reason === 'expired' ? 'AccessDenied' : 'SignatureDoesNotMatch',
+        check.reason === 'expired'
+          ? 'Request has expired'
+          : 'The request signature we calculated does not match the signature you provided.',
+      );
+    return;
+  }
+  const found = tenant.mediaObject(path.slice('/media/'.length));
+  if (!found || tenant.isPurged(found.master, nowMs)) {
+    fail(404, 'NoSuchKey', 'The specified key does not exist.');
+    return;
+  }
+  const { master, interaction } = found;
+  const obj = interaction.obj;
+  stats.mediaRequest(master.masterContactId, obj.key);
+  await serveMediaObject(req, res, {
+    obj,
+    length: obj.sizeBytes,
+    etagKind: obj.etagKind,
+    lastModifiedMs: master.readyAtMs,
+    expiresMs: check.expiresMs,
+    faults,
+    stallRealMs: ctx.options.stallRealMs,
+    outcome: (outcome) => stats.call('media', outcome),
+    bytes: (n) => stats.mediaBytes(master.masterContactId, obj.key, n),
+  });
+}
