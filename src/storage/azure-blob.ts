@@ -25,7 +25,7 @@
  * with `AZURE_STORAGE_SAS_TOKEN` (needs read, write, delete, create on the
  * container).
  */
-import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 
 import {
@@ -35,10 +35,11 @@ import {
   type ContainerClient,
 } from '@azure/storage-blob';
 
-import { CxrecError, isAbortError } from '../errors.js';
+import { CxrecError } from '../errors.js';
 import { safeUrl } from '../redact.js';
 import { urlSchemeProblem } from '../url-policy.js';
-import { assertCommitMatches, assertOpen, throwIfAborted } from './commit-check.js';
+import { ChunkedUpload, type ChunkWriter } from './chunked-upload.js';
+import { throwIfAborted } from './commit-check.js';
 import { assertObjectKey } from './keys.js';
 import type {
   CommitOptions,
@@ -48,6 +49,7 @@ import type {
   SignalOption,
   StagedUpload,
 } from './object-store.js';
+import { sdkFailure, type SdkErrorFacts } from './sdk-failure.js';
 
 export interface AzureBlobObjectStoreOptions {
   container: string;
@@ -159,7 +161,17 @@ class AzureBlobObjectStore implements ObjectStore {
     throwIfAborted(options.signal, { key });
     // Any token passed in names blocks we cannot read back; they are
     // discarded by this upload's commit. A new token keeps ids apart.
-    return Promise.resolve(new AzureStagedUpload(this, key, blob, randomBytes(6).toString('hex')));
+    const token = randomBytes(6).toString('hex');
+    return Promise.resolve(
+      new ChunkedUpload({
+        key,
+        location: this.location,
+        resumeToken: token,
+        chunkSizeBytes: this.blockSize,
+        sizeHintBytes: options.sizeBytes,
+        writer: new AzureBlockWriter(this, key, blob, token),
+      }),
+    );
   }
 
   discardUpload(key: string, _resumeToken: string, options?: SignalOption): Promise<void> {
@@ -180,18 +192,12 @@ class AzureBlobObjectStore implements ObjectStore {
   ): Promise<ObjectInfo> {
     const blob = this.blob(key);
     throwIfAborted(options?.signal, { key });
-    const md5 = createHash('md5').update(body).digest('hex');
-    const sha256 = createHash('sha256').update(body).digest('hex');
-    const id = blockId(randomBytes(6).toString('hex'), 0);
-    await this.stage(key, blob, id, body, options?.signal);
-    await this.commitBlocks(key, blob, [id], {
-      sizeBytes: body.length,
-      md5,
-      sha256,
-      contentType,
-      ...signalProp(options?.signal),
-    });
-    return { key, sizeBytes: body.length, md5, sha256 };
+    const md5 = createHash('md5').update(body).digest();
+    const info = { key, sizeBytes: body.length, md5: md5.toString('hex'), sha256: sha256Hex(body) };
+    const writer = new AzureBlockWriter(this, key, blob, randomBytes(6).toString('hex'));
+    await writer.writeChunk(0, body, md5, options?.signal);
+    await writer.complete(1, { ...info, contentType, ...signalProp(options?.signal) });
+    return info;
   }
 
   async stage(
@@ -199,11 +205,12 @@ class AzureBlobObjectStore implements ObjectStore {
     blob: BlockBlobClient,
     id: string,
     body: Buffer,
+    md5: Buffer,
     signal: AbortSignal | undefined,
   ): Promise<void> {
     try {
       await blob.stageBlock(id, body, body.length, {
-        transactionalContentMD5: createHash('md5').update(body).digest(),
+        transactionalContentMD5: md5,
         ...signalOption(signal),
       });
     } catch (err) {
@@ -267,134 +274,54 @@ class AzureBlobObjectStore implements ObjectStore {
   }
 
   failure(operation: string, key: string, err: unknown): CxrecError {
-    if (err instanceof CxrecError) return err;
-    const context = { key, location: this.location };
-    if (isAbortError(err))
-      return new CxrecError('aborted', `Azure ${operation} cancelled`, { cause: err, context });
-    const status = statusOf(err);
-    const code = err instanceof RestError ? (err.code ?? 'error') : err instanceof Error ? err.name : 'error';
-    const hint =
-      status === 403
-        ? '; check the connection string or SAS token (it needs read, write, delete and create on the container, and must not have expired)'
-        : code === 'ContainerNotFound'
-          ? '; the container does not exist (check CXREC_STORAGE)'
-          : code === 'Md5Mismatch'
-            ? '; the service refused bytes that did not match their MD5'
-            : '';
-    const permanent =
-      status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429;
-    // RestError messages may carry the request URL, with a SAS: not used.
-    return new CxrecError(
-      code === 'Md5Mismatch' ? 'integrity' : 'storage',
-      `Azure ${operation} failed: ${code}${status ? ` (HTTP ${status})` : ''}${hint}`,
-      { cause: err, context, retryable: !permanent || code === 'Md5Mismatch' },
-    );
+    return sdkFailure('Azure', operation, { key, location: this.location }, err, azureErrorFacts);
   }
 }
 
-class AzureStagedUpload implements StagedUpload {
-  readonly stagedBytes = 0;
-  private readonly md5: Hash = createHash('md5');
-  private readonly ids: string[] = [];
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-  private written = 0;
-  private state: 'open' | 'committed' | 'parked' | 'aborted' = 'open';
-  private queue: Promise<void> = Promise.resolve();
-
+/** The blocks of one blob, named `<token>-<index>`; `ChunkedUpload` cuts them and keeps the counts. */
+class AzureBlockWriter implements ChunkWriter {
   constructor(
     private readonly store: AzureBlobObjectStore,
     private readonly key: string,
     private readonly blob: BlockBlobClient,
-    readonly resumeToken: string,
+    private readonly token: string,
   ) {}
 
-  get bytesWritten(): number {
-    return this.written;
+  writeChunk(index: number, chunk: Buffer, md5: Buffer, signal: AbortSignal | undefined): Promise<void> {
+    return this.store.stage(this.key, this.blob, blockId(this.token, index), chunk, md5, signal);
   }
 
-  write(chunk: Buffer, options?: SignalOption): Promise<void> {
-    const run = this.queue.then(() => this.writeNow(chunk, options?.signal));
-    this.queue = run.catch(() => undefined);
-    return run;
+  complete(chunkCount: number, options: CommitOptions): Promise<void> {
+    const ids = Array.from({ length: chunkCount }, (_, i) => blockId(this.token, i));
+    return this.store.commitBlocks(this.key, this.blob, ids, options);
   }
 
-  private async writeNow(chunk: Buffer, signal: AbortSignal | undefined): Promise<void> {
-    assertOpen(this.state !== 'open', this.context);
-    throwIfAborted(signal, { key: this.key });
-    const size = this.store.blockSize;
-    if (this.pendingBytes + chunk.length < size) {
-      this.accept([...this.pending, Buffer.from(chunk)], this.pendingBytes + chunk.length, [], chunk);
-      return;
-    }
-    // Counters move only on success; a block staged again under the same
-    // id replaces the earlier one.
-    let rest = Buffer.concat([...this.pending, chunk]);
-    const staged: string[] = [];
-    while (rest.length >= size) {
-      const id = blockId(this.resumeToken, this.ids.length + staged.length);
-      await this.store.stage(this.key, this.blob, id, rest.subarray(0, size), signal);
-      staged.push(id);
-      rest = rest.subarray(size);
-    }
-    this.accept(rest.length > 0 ? [Buffer.from(rest)] : [], rest.length, staged, chunk);
-  }
+  // No abort: uncommitted blocks cannot be deleted one by one; they go with
+  // the next commit of the blob, or after 7 days.
+}
 
-  private accept(pending: Buffer[], pendingBytes: number, staged: string[], chunk: Buffer): void {
-    this.pending = pending;
-    this.pendingBytes = pendingBytes;
-    this.ids.push(...staged);
-    this.md5.update(chunk);
-    this.written += chunk.length;
-  }
-
-  async commit(options: CommitOptions): Promise<ObjectInfo> {
-    await this.queue;
-    assertOpen(this.state !== 'open', this.context);
-    throwIfAborted(options.signal, { key: this.key });
-    assertCommitMatches(
-      { sizeBytes: this.written, md5: this.md5.copy().digest('hex') },
-      options,
-      this.context,
-    );
-    if (this.pendingBytes > 0 || this.ids.length === 0) {
-      const id = blockId(this.resumeToken, this.ids.length);
-      await this.store.stage(this.key, this.blob, id, Buffer.concat(this.pending), options.signal);
-      this.ids.push(id);
-      this.pending = [];
-      this.pendingBytes = 0;
-    }
-    await this.store.commitBlocks(this.key, this.blob, this.ids, options);
-    this.state = 'committed';
-    return {
-      key: this.key,
-      sizeBytes: this.written,
-      md5: options.md5.toLowerCase(),
-      sha256: options.sha256.toLowerCase(),
-    };
-  }
-
-  async park(): Promise<void> {
-    await this.queue;
-    if (this.state === 'open') this.state = 'parked';
-    this.pending = [];
-  }
-
-  /** Nothing to send: uncommitted blocks go with the next commit of the blob, or after 7 days. */
-  async abort(): Promise<void> {
-    await this.queue;
-    if (this.state === 'open' || this.state === 'parked') this.state = 'aborted';
-    this.pending = [];
-  }
-
-  private get context(): { key: string; location: string } {
-    return { key: this.key, location: this.store.location };
-  }
+function azureErrorFacts(err: unknown): SdkErrorFacts {
+  const status = statusOf(err);
+  const code = err instanceof RestError ? (err.code ?? 'error') : err instanceof Error ? err.name : 'error';
+  const hint =
+    status === 403
+      ? '; check the connection string or SAS token (it needs read, write, delete and create on the container, and must not have expired)'
+      : code === 'ContainerNotFound'
+        ? '; the container does not exist (check CXREC_STORAGE)'
+        : code === 'Md5Mismatch'
+          ? '; the service refused bytes that did not match their MD5'
+          : '';
+  // A block refused for its MD5 is sent again.
+  return { code, status, hint, digestMismatch: code === 'Md5Mismatch', retryAnyway: code === 'Md5Mismatch' };
 }
 
 /** Block ids must be base64 of equal length within a blob. */
 function blockId(token: string, index: number): string {
   return Buffer.from(`${token}-${String(index).padStart(6, '0')}`).toString('base64');
+}
+
+function sha256Hex(body: Buffer): string {
+  return createHash('sha256').update(body).digest('hex');
 }
 
 function statusOf(err: unknown): number | undefined {
