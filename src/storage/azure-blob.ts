@@ -25,7 +25,7 @@
  * with `AZURE_STORAGE_SAS_TOKEN` (needs read, write, delete, create on the
  * container).
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 
 import {
@@ -36,10 +36,8 @@ import {
 } from '@azure/storage-blob';
 
 import { CxrecError } from '../errors.js';
-import { safeUrl } from '../redact.js';
-import { urlSchemeProblem } from '../url-policy.js';
 import { ChunkedUpload, type ChunkWriter } from './chunked-upload.js';
-import { throwIfAborted } from './commit-check.js';
+import { digestsOf, throwIfAborted } from './commit-check.js';
 import { assertObjectKey } from './keys.js';
 import type {
   CommitOptions,
@@ -49,7 +47,7 @@ import type {
   SignalOption,
   StagedUpload,
 } from './object-store.js';
-import { sdkFailure, type SdkErrorFacts } from './sdk-failure.js';
+import { checkEndpointUrl, noObjectAt, sdkFailure, type SdkErrorFacts } from './store-errors.js';
 
 export interface AzureBlobObjectStoreOptions {
   container: string;
@@ -73,7 +71,8 @@ function serviceClient(env: NodeJS.ProcessEnv): BlobServiceClient {
   if (connectionString) {
     const endpoint = /(?:^|;)BlobEndpoint=([^;]+)/i.exec(connectionString)?.[1];
     const protocol = /(?:^|;)DefaultEndpointsProtocol=([^;]+)/i.exec(connectionString)?.[1];
-    if (endpoint !== undefined) checkUrl('the BlobEndpoint of AZURE_STORAGE_CONNECTION_STRING', endpoint);
+    if (endpoint !== undefined)
+      checkEndpointUrl('the BlobEndpoint of AZURE_STORAGE_CONNECTION_STRING', endpoint);
     else if (protocol?.toLowerCase() === 'http') {
       throw new CxrecError(
         'config_invalid',
@@ -99,7 +98,7 @@ function serviceClient(env: NodeJS.ProcessEnv): BlobServiceClient {
   const accountUrl = env.AZURE_STORAGE_ACCOUNT_URL;
   const sas = env.AZURE_STORAGE_SAS_TOKEN;
   if (accountUrl && sas) {
-    checkUrl('AZURE_STORAGE_ACCOUNT_URL', accountUrl);
+    checkEndpointUrl('AZURE_STORAGE_ACCOUNT_URL', accountUrl);
     return new BlobServiceClient(`${accountUrl.replace(/\/+$/, '')}?${sas.replace(/^\?/, '')}`);
   }
   throw new CxrecError(
@@ -107,15 +106,6 @@ function serviceClient(env: NodeJS.ProcessEnv): BlobServiceClient {
     'azblob:// storage needs AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT_URL with AZURE_STORAGE_SAS_TOKEN',
     { context: { setting: 'CXREC_STORAGE' } },
   );
-}
-
-function checkUrl(name: string, url: string): void {
-  const problem = urlSchemeProblem(url);
-  if (problem !== undefined) {
-    throw new CxrecError('config_invalid', `${name} (${safeUrl(url)}) ${problem}`, {
-      context: { setting: name },
-    });
-  }
 }
 
 class AzureBlobObjectStore implements ObjectStore {
@@ -192,10 +182,9 @@ class AzureBlobObjectStore implements ObjectStore {
   ): Promise<ObjectInfo> {
     const blob = this.blob(key);
     throwIfAborted(options?.signal, { key });
-    const md5 = createHash('md5').update(body).digest();
-    const info = { key, sizeBytes: body.length, md5: md5.toString('hex'), sha256: sha256Hex(body) };
+    const info = { key, sizeBytes: body.length, ...digestsOf(body) };
     const writer = new AzureBlockWriter(this, key, blob, randomBytes(6).toString('hex'));
-    await writer.writeChunk(0, body, md5, options?.signal);
+    await writer.writeChunk(0, body, Buffer.from(info.md5, 'hex'), options?.signal);
     await writer.complete(1, { ...info, contentType, ...signalProp(options?.signal) });
     return info;
   }
@@ -247,12 +236,7 @@ class AzureBlobObjectStore implements ObjectStore {
       if (!(body instanceof Readable)) throw new Error('download returned no Node stream');
       return body;
     } catch (err) {
-      if (statusOf(err) === 404) {
-        throw new CxrecError('storage', `no object at ${this.location}${key}`, {
-          retryable: false,
-          context: { key },
-        });
-      }
+      if (statusOf(err) === 404) throw noObjectAt(this.location, key);
       throw this.failure('download', key, err);
     }
   }
@@ -318,10 +302,6 @@ function azureErrorFacts(err: unknown): SdkErrorFacts {
 /** Block ids must be base64 of equal length within a blob. */
 function blockId(token: string, index: number): string {
   return Buffer.from(`${token}-${String(index).padStart(6, '0')}`).toString('base64');
-}
-
-function sha256Hex(body: Buffer): string {
-  return createHash('sha256').update(body).digest('hex');
 }
 
 function statusOf(err: unknown): number | undefined {

@@ -24,7 +24,7 @@
  * incomplete upload), so the pipeline could not re-hash them: the upload
  * named by the resume token is aborted and the transfer restarts at 0.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 
 import {
@@ -46,10 +46,9 @@ import {
 } from '@aws-sdk/client-s3';
 
 import { CxrecError } from '../errors.js';
-import { safeUrl } from '../redact.js';
-import { isLoopbackHost, urlSchemeProblem } from '../url-policy.js';
+import { isLoopbackHost } from '../url-policy.js';
 import { ChunkedUpload, type ChunkWriter } from './chunked-upload.js';
-import { throwIfAborted } from './commit-check.js';
+import { digestsOf, throwIfAborted } from './commit-check.js';
 import { assertObjectKey } from './keys.js';
 import type {
   CommitOptions,
@@ -59,7 +58,7 @@ import type {
   SignalOption,
   StagedUpload,
 } from './object-store.js';
-import { sdkFailure, type SdkErrorFacts } from './sdk-failure.js';
+import { checkEndpointUrl, noObjectAt, sdkFailure, type SdkErrorFacts } from './store-errors.js';
 
 /** S3 refuses parts below 5 MiB (except the last). */
 export const minPartSizeBytes = 5 * 1024 * 1024;
@@ -110,13 +109,7 @@ function checkEndpoint(explicit: string | undefined): void {
   ];
   const found = candidates.find(([, v]) => v !== undefined && v !== '');
   if (found?.[1] === undefined) return;
-  const [name, url] = [found[0], found[1]];
-  const problem = urlSchemeProblem(url);
-  if (problem !== undefined) {
-    throw new CxrecError('config_invalid', `${name} (${safeUrl(url)}) ${problem}`, {
-      context: { setting: name },
-    });
-  }
+  checkEndpointUrl(found[0], found[1]);
 }
 
 class S3ObjectStore implements ObjectStore {
@@ -338,10 +331,9 @@ class S3ObjectStore implements ObjectStore {
   ): Promise<ObjectInfo> {
     const Key = this.s3Key(key);
     throwIfAborted(options?.signal, { key });
-    const md5 = createHash('md5').update(body).digest('hex');
-    const sha256 = createHash('sha256').update(body).digest('hex');
-    await this.putObject(key, Key, body, { md5, sha256 }, contentType, options?.signal);
-    return { key, sizeBytes: body.length, md5, sha256 };
+    const digests = digestsOf(body);
+    await this.putObject(key, Key, body, digests, contentType, options?.signal);
+    return { key, sizeBytes: body.length, ...digests };
   }
 
   /** One PutObject; S3 refuses it (BadDigest) unless the bytes match Content-MD5. */
@@ -487,12 +479,7 @@ class S3ObjectStore implements ObjectStore {
       if (!(out.Body instanceof Readable)) throw new Error('GetObject returned no stream');
       return out.Body;
     } catch (err) {
-      if (isNotFound(err)) {
-        throw new CxrecError('storage', `no object at ${this.location}${key}`, {
-          retryable: false,
-          context: { key },
-        });
-      }
+      if (isNotFound(err)) throw noObjectAt(this.location, key);
       throw this.failure('GetObject', key, err);
     }
   }
@@ -514,10 +501,7 @@ class S3ObjectStore implements ObjectStore {
   async probe(options?: SignalOption): Promise<void> {
     // At the root, never under recordings/; removed at once.
     const key = `.cxrec-probe-${randomBytes(8).toString('hex')}`;
-    const body = Buffer.from('cxrec probe\n');
-    const md5 = createHash('md5').update(body).digest('hex');
-    const sha256 = createHash('sha256').update(body).digest('hex');
-    await this.putObject(key, this.s3Key(key), body, { md5, sha256 }, 'text/plain', options?.signal);
+    await this.putSmall(key, Buffer.from('cxrec probe\n'), 'text/plain', options);
     await this.delete(key, options);
   }
 

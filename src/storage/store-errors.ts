@@ -1,10 +1,13 @@
 /**
- * How an S3 or Azure SDK error becomes a `CxrecError`, written once: what
- * is retried, and a message that names the operation, the service's error
- * code and status, and what to check, never the SDK's own message (it may
- * quote a request URL with a SAS or a connection string).
+ * The errors the backends share, written once. An S3 or Azure SDK error
+ * becomes a `CxrecError` that says whether it is retried and names the
+ * operation, the service's error code and status, and what to check, never
+ * the SDK's own message (it may quote a request URL with a SAS or a
+ * connection string).
  */
 import { CxrecError, isAbortError } from '../errors.js';
+import { safeUrl } from '../redact.js';
+import { urlSchemeProblem } from '../url-policy.js';
 
 /** What the backend read off one SDK error. */
 export interface SdkErrorFacts {
@@ -43,4 +46,19 @@ export function sdkFailure(
     `${service} ${operation} failed: ${code}${status ? ` (HTTP ${status})` : ''}${hint}`,
     { cause: err, context, retryable: !isPermanentStatus(status) || retryAnyway === true },
   );
+}
+
+/** `read` of a key that holds no object: nothing to retry. */
+export function noObjectAt(location: string, key: string): CxrecError {
+  return new CxrecError('storage', `no object at ${location}${key}`, { retryable: false, context: { key } });
+}
+
+/** Refuses a service endpoint `name` names unless it is https (or http to loopback); the message shows no credentials. */
+export function checkEndpointUrl(name: string, url: string): void {
+  const problem = urlSchemeProblem(url);
+  if (problem !== undefined) {
+    throw new CxrecError('config_invalid', `${name} (${safeUrl(url)}) ${problem}`, {
+      context: { setting: name },
+    });
+  }
 }
