@@ -30,12 +30,12 @@ export async function openObjectStore(
   target: StorageTarget,
   options: OpenObjectStoreOptions = {},
 ): Promise<ObjectStore> {
+  if (target.kind !== 'local') checkPrefix(target.prefix);
   switch (target.kind) {
     case 'local':
       return openLocalObjectStore(resolve(options.cwd ?? process.cwd(), target.root));
     // The cloud SDKs load only when used: they cost a local export ~0.2 s of start-up.
     case 's3': {
-      checkPrefix(target.prefix);
       const { openS3ObjectStore } = await import('./s3.js');
       return openS3ObjectStore({
         bucket: target.bucket,
@@ -46,7 +46,6 @@ export async function openObjectStore(
       });
     }
     case 'azblob': {
-      checkPrefix(target.prefix);
       const { openAzureBlobObjectStore } = await import('./azure-blob.js');
       return openAzureBlobObjectStore({
         container: target.container,
