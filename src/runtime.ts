@@ -75,7 +75,7 @@ export async function openCxone(
 }
 
 export function openStore(config: Config): Promise<ObjectStore> {
-  return openObjectStore(config.storage, {
+  return openObjectStore(config.storageTarget, {
     s3Sse: config.s3Sse,
     s3KmsKeyId: config.s3KmsKeyId,
     s3ForcePathStyle: config.s3ForcePathStyle,

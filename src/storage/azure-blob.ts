@@ -25,7 +25,7 @@
  * with `AZURE_STORAGE_SAS_TOKEN` (needs read, write, delete, create on the
  * container).
  */
-import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 
 import {
@@ -35,10 +35,9 @@ import {
   type ContainerClient,
 } from '@azure/storage-blob';
 
-import { CxrecError, isAbortError } from '../errors.js';
-import { safeUrl } from '../redact.js';
-import { urlSchemeProblem } from '../url-policy.js';
-import { assertCommitMatches, assertOpen, throwIfAborted } from './commit-check.js';
+import { CxrecError } from '../errors.js';
+import { ChunkedUpload, type ChunkWriter } from './chunked-upload.js';
+import { digestsOf, throwIfAborted } from './commit-check.js';
 import { assertObjectKey } from './keys.js';
 import type {
   CommitOptions,
@@ -48,6 +47,7 @@ import type {
   SignalOption,
   StagedUpload,
 } from './object-store.js';
+import { checkEndpointUrl, noObjectAt, sdkFailure, type SdkErrorFacts } from './store-errors.js';
 
 export interface AzureBlobObjectStoreOptions {
   container: string;
@@ -71,7 +71,8 @@ function serviceClient(env: NodeJS.ProcessEnv): BlobServiceClient {
   if (connectionString) {
     const endpoint = /(?:^|;)BlobEndpoint=([^;]+)/i.exec(connectionString)?.[1];
     const protocol = /(?:^|;)DefaultEndpointsProtocol=([^;]+)/i.exec(connectionString)?.[1];
-    if (endpoint !== undefined) checkUrl('the BlobEndpoint of AZURE_STORAGE_CONNECTION_STRING', endpoint);
+    if (endpoint !== undefined)
+      checkEndpointUrl('the BlobEndpoint of AZURE_STORAGE_CONNECTION_STRING', endpoint);
     else if (protocol?.toLowerCase() === 'http') {
       throw new CxrecError(
         'config_invalid',
@@ -97,7 +98,7 @@ function serviceClient(env: NodeJS.ProcessEnv): BlobServiceClient {
   const accountUrl = env.AZURE_STORAGE_ACCOUNT_URL;
   const sas = env.AZURE_STORAGE_SAS_TOKEN;
   if (accountUrl && sas) {
-    checkUrl('AZURE_STORAGE_ACCOUNT_URL', accountUrl);
+    checkEndpointUrl('AZURE_STORAGE_ACCOUNT_URL', accountUrl);
     return new BlobServiceClient(`${accountUrl.replace(/\/+$/, '')}?${sas.replace(/^\?/, '')}`);
   }
   throw new CxrecError(
@@ -105,15 +106,6 @@ function serviceClient(env: NodeJS.ProcessEnv): BlobServiceClient {
     'azblob:// storage needs AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT_URL with AZURE_STORAGE_SAS_TOKEN',
     { context: { setting: 'CXREC_STORAGE' } },
   );
-}
-
-function checkUrl(name: string, url: string): void {
-  const problem = urlSchemeProblem(url);
-  if (problem !== undefined) {
-    throw new CxrecError('config_invalid', `${name} (${safeUrl(url)}) ${problem}`, {
-      context: { setting: name },
-    });
-  }
 }
 
 class AzureBlobObjectStore implements ObjectStore {
@@ -159,7 +151,17 @@ class AzureBlobObjectStore implements ObjectStore {
     throwIfAborted(options.signal, { key });
     // Any token passed in names blocks we cannot read back; they are
     // discarded by this upload's commit. A new token keeps ids apart.
-    return Promise.resolve(new AzureStagedUpload(this, key, blob, randomBytes(6).toString('hex')));
+    const token = randomBytes(6).toString('hex');
+    return Promise.resolve(
+      new ChunkedUpload({
+        key,
+        location: this.location,
+        resumeToken: token,
+        chunkSizeBytes: this.blockSize,
+        sizeHintBytes: options.sizeBytes,
+        writer: new AzureBlockWriter(this, key, blob, token),
+      }),
+    );
   }
 
   discardUpload(key: string, _resumeToken: string, options?: SignalOption): Promise<void> {
@@ -180,18 +182,11 @@ class AzureBlobObjectStore implements ObjectStore {
   ): Promise<ObjectInfo> {
     const blob = this.blob(key);
     throwIfAborted(options?.signal, { key });
-    const md5 = createHash('md5').update(body).digest('hex');
-    const sha256 = createHash('sha256').update(body).digest('hex');
-    const id = blockId(randomBytes(6).toString('hex'), 0);
-    await this.stage(key, blob, id, body, options?.signal);
-    await this.commitBlocks(key, blob, [id], {
-      sizeBytes: body.length,
-      md5,
-      sha256,
-      contentType,
-      ...signalProp(options?.signal),
-    });
-    return { key, sizeBytes: body.length, md5, sha256 };
+    const info = { key, sizeBytes: body.length, ...digestsOf(body) };
+    const writer = new AzureBlockWriter(this, key, blob, randomBytes(6).toString('hex'));
+    await writer.writeChunk(0, body, Buffer.from(info.md5, 'hex'), options?.signal);
+    await writer.complete(1, { ...info, contentType, ...signalProp(options?.signal) });
+    return info;
   }
 
   async stage(
@@ -199,11 +194,12 @@ class AzureBlobObjectStore implements ObjectStore {
     blob: BlockBlobClient,
     id: string,
     body: Buffer,
+    md5: Buffer,
     signal: AbortSignal | undefined,
   ): Promise<void> {
     try {
       await blob.stageBlock(id, body, body.length, {
-        transactionalContentMD5: createHash('md5').update(body).digest(),
+        transactionalContentMD5: md5,
         ...signalOption(signal),
       });
     } catch (err) {
@@ -240,12 +236,7 @@ class AzureBlobObjectStore implements ObjectStore {
       if (!(body instanceof Readable)) throw new Error('download returned no Node stream');
       return body;
     } catch (err) {
-      if (statusOf(err) === 404) {
-        throw new CxrecError('storage', `no object at ${this.location}${key}`, {
-          retryable: false,
-          context: { key },
-        });
-      }
+      if (statusOf(err) === 404) throw noObjectAt(this.location, key);
       throw this.failure('download', key, err);
     }
   }
@@ -267,129 +258,45 @@ class AzureBlobObjectStore implements ObjectStore {
   }
 
   failure(operation: string, key: string, err: unknown): CxrecError {
-    if (err instanceof CxrecError) return err;
-    const context = { key, location: this.location };
-    if (isAbortError(err))
-      return new CxrecError('aborted', `Azure ${operation} cancelled`, { cause: err, context });
-    const status = statusOf(err);
-    const code = err instanceof RestError ? (err.code ?? 'error') : err instanceof Error ? err.name : 'error';
-    const hint =
-      status === 403
-        ? '; check the connection string or SAS token (it needs read, write, delete and create on the container, and must not have expired)'
-        : code === 'ContainerNotFound'
-          ? '; the container does not exist (check CXREC_STORAGE)'
-          : code === 'Md5Mismatch'
-            ? '; the service refused bytes that did not match their MD5'
-            : '';
-    const permanent =
-      status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429;
-    // RestError messages may carry the request URL, with a SAS: not used.
-    return new CxrecError(
-      code === 'Md5Mismatch' ? 'integrity' : 'storage',
-      `Azure ${operation} failed: ${code}${status ? ` (HTTP ${status})` : ''}${hint}`,
-      { cause: err, context, retryable: !permanent || code === 'Md5Mismatch' },
-    );
+    return sdkFailure('Azure', operation, { key, location: this.location }, err, azureErrorFacts);
   }
 }
 
-class AzureStagedUpload implements StagedUpload {
-  readonly stagedBytes = 0;
-  private readonly md5: Hash = createHash('md5');
-  private readonly ids: string[] = [];
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-  private written = 0;
-  private state: 'open' | 'committed' | 'parked' | 'aborted' = 'open';
-  private queue: Promise<void> = Promise.resolve();
-
+/** The blocks of one blob, named `<token>-<index>`; `ChunkedUpload` cuts them and keeps the counts. */
+class AzureBlockWriter implements ChunkWriter {
   constructor(
     private readonly store: AzureBlobObjectStore,
     private readonly key: string,
     private readonly blob: BlockBlobClient,
-    readonly resumeToken: string,
+    private readonly token: string,
   ) {}
 
-  get bytesWritten(): number {
-    return this.written;
+  writeChunk(index: number, chunk: Buffer, md5: Buffer, signal: AbortSignal | undefined): Promise<void> {
+    return this.store.stage(this.key, this.blob, blockId(this.token, index), chunk, md5, signal);
   }
 
-  write(chunk: Buffer, options?: SignalOption): Promise<void> {
-    const run = this.queue.then(() => this.writeNow(chunk, options?.signal));
-    this.queue = run.catch(() => undefined);
-    return run;
+  complete(chunkCount: number, options: CommitOptions): Promise<void> {
+    const ids = Array.from({ length: chunkCount }, (_, i) => blockId(this.token, i));
+    return this.store.commitBlocks(this.key, this.blob, ids, options);
   }
 
-  private async writeNow(chunk: Buffer, signal: AbortSignal | undefined): Promise<void> {
-    assertOpen(this.state !== 'open', this.context);
-    throwIfAborted(signal, { key: this.key });
-    const size = this.store.blockSize;
-    if (this.pendingBytes + chunk.length < size) {
-      this.accept([...this.pending, Buffer.from(chunk)], this.pendingBytes + chunk.length, [], chunk);
-      return;
-    }
-    // Counters move only on success; a block staged again under the same
-    // id replaces the earlier one.
-    let rest = Buffer.concat([...this.pending, chunk]);
-    const staged: string[] = [];
-    while (rest.length >= size) {
-      const id = blockId(this.resumeToken, this.ids.length + staged.length);
-      await this.store.stage(this.key, this.blob, id, rest.subarray(0, size), signal);
-      staged.push(id);
-      rest = rest.subarray(size);
-    }
-    this.accept(rest.length > 0 ? [Buffer.from(rest)] : [], rest.length, staged, chunk);
-  }
+  // No abort: uncommitted blocks cannot be deleted one by one; they go with
+  // the next commit of the blob, or after 7 days.
+}
 
-  private accept(pending: Buffer[], pendingBytes: number, staged: string[], chunk: Buffer): void {
-    this.pending = pending;
-    this.pendingBytes = pendingBytes;
-    this.ids.push(...staged);
-    this.md5.update(chunk);
-    this.written += chunk.length;
-  }
-
-  async commit(options: CommitOptions): Promise<ObjectInfo> {
-    await this.queue;
-    assertOpen(this.state !== 'open', this.context);
-    throwIfAborted(options.signal, { key: this.key });
-    assertCommitMatches(
-      { sizeBytes: this.written, md5: this.md5.copy().digest('hex') },
-      options,
-      this.context,
-    );
-    if (this.pendingBytes > 0 || this.ids.length === 0) {
-      const id = blockId(this.resumeToken, this.ids.length);
-      await this.store.stage(this.key, this.blob, id, Buffer.concat(this.pending), options.signal);
-      this.ids.push(id);
-      this.pending = [];
-      this.pendingBytes = 0;
-    }
-    await this.store.commitBlocks(this.key, this.blob, this.ids, options);
-    this.state = 'committed';
-    return {
-      key: this.key,
-      sizeBytes: this.written,
-      md5: options.md5.toLowerCase(),
-      sha256: options.sha256.toLowerCase(),
-    };
-  }
-
-  async park(): Promise<void> {
-    await this.queue;
-    if (this.state === 'open') this.state = 'parked';
-    this.pending = [];
-  }
-
-  /** Nothing to send: uncommitted blocks go with the next commit of the blob, or after 7 days. */
-  async abort(): Promise<void> {
-    await this.queue;
-    if (this.state === 'open' || this.state === 'parked') this.state = 'aborted';
-    this.pending = [];
-  }
-
-  private get context(): { key: string; location: string } {
-    return { key: this.key, location: this.store.location };
-  }
+function azureErrorFacts(err: unknown): SdkErrorFacts {
+  const status = statusOf(err);
+  const code = err instanceof RestError ? (err.code ?? 'error') : err instanceof Error ? err.name : 'error';
+  const hint =
+    status === 403
+      ? '; check the connection string or SAS token (it needs read, write, delete and create on the container, and must not have expired)'
+      : code === 'ContainerNotFound'
+        ? '; the container does not exist (check CXREC_STORAGE)'
+        : code === 'Md5Mismatch'
+          ? '; the service refused bytes that did not match their MD5'
+          : '';
+  // A block refused for its MD5 is sent again.
+  return { code, status, hint, digestMismatch: code === 'Md5Mismatch', retryAnyway: code === 'Md5Mismatch' };
 }
 
 /** Block ids must be base64 of equal length within a blob. */

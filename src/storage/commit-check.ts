@@ -5,6 +5,8 @@
  * mismatch means the caller and the store saw different bytes, so nothing
  * is committed.
  */
+import { createHash } from 'node:crypto';
+
 import { CxrecError } from '../errors.js';
 import type { CommitOptions } from './object-store.js';
 
@@ -12,6 +14,14 @@ export interface StagedDigest {
   sizeBytes: number;
   /** Lowercase hex md5 of every staged byte. */
   md5: string;
+}
+
+/** md5 and sha256 (lowercase hex) of a body held whole: a small object's digests. */
+export function digestsOf(body: Buffer): { md5: string; sha256: string } {
+  return {
+    md5: createHash('md5').update(body).digest('hex'),
+    sha256: createHash('sha256').update(body).digest('hex'),
+  };
 }
 
 /** The size half of the check, for a backend that stages the caller's own buffers and hashes nothing itself. */

@@ -1,35 +1,26 @@
 /**
  * Local (or mounted) directory storage. Integrity by construction: bytes are
- * staged in `<root>/.partial/`, the commit checks size and md5, fsyncs the
- * file, renames it into place and fsyncs the directory, so a reader (or a
- * power cut) sees the whole object or nothing.
+ * staged in `<root>/.partial/`, the commit checks the size (the md5 is the
+ * caller's, over the very buffers written here), fsyncs the file, renames it
+ * into place and fsyncs the directory, so a reader (or a power cut) sees the
+ * whole object or nothing.
  *
  * Staging names are derived from the key, so a run that crashed leaves a
  * partial file the next attempt finds again (its `resumeToken` is that
- * name). A lock file created with O_EXCL beside it keeps two writers of one
- * key apart; a lock whose process is gone (same host, pid not alive) is
- * taken over.
+ * name). A lock beside it keeps two writers of one key apart; who owns a
+ * lock, and when a leftover may be swept, is decided in `staging-locks.ts`.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { constants, createReadStream } from 'node:fs';
-import {
-  mkdir,
-  open,
-  readdir,
-  readFile,
-  rename,
-  stat,
-  unlink,
-  writeFile,
-  type FileHandle,
-} from 'node:fs/promises';
-import { hostname } from 'node:os';
+import { mkdir, open, readFile, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
 
 import { CxrecError, systemCode } from '../errors.js';
-import { assertCommitSize, assertOpen, throwIfAborted } from './commit-check.js';
+import { assertCommitSize, assertOpen, digestsOf, throwIfAborted } from './commit-check.js';
 import { assertObjectKey, partialDirName } from './keys.js';
+import { noObjectAt } from './store-errors.js';
+import { StagingLocks, stagingTempName, unlinkIfPresent, type StagingLock } from './staging-locks.js';
 import type {
   CommitOptions,
   ObjectInfo,
@@ -52,38 +43,6 @@ const dirMode = 0o750;
  */
 const checkpointEveryBytes = 32 * 1024 * 1024;
 
-/** Lock files held by this process, so a lock naming our own pid is known live or stale. */
-const heldLocks = new Set<string>();
-
-/**
- * How long a staging leftover must have gone untouched before the sweep
- * removes it when the owner's liveness cannot be checked: a lock written on
- * another host (a NAS mounted by two machines: its pid means nothing here)
- * or one that cannot be read. A live writer touches its `.part` with every
- * chunk and its `.len` every 32 MiB; its longest pause is a backoff (capped
- * at 60 s) or a URL renewal, so an hour without a write means nobody is
- * writing.
- */
-const unknownOwnerStaleAfterMs = 60 * 60 * 1000;
-
-/**
- * Names the host in temp-file names without putting the host name itself
- * in a file name (it may hold characters a file system refuses).
- */
-const hostTag = createHash('sha256').update(hostname(), 'utf8').digest('hex').slice(0, 8);
-
-/** `<32 hex>.part` and its `.lock`, `.len` and `.len.<8 hex>` (a checkpoint being written). */
-const uploadFilePattern = /^([0-9a-f]{32}\.part)(?:\.lock|\.len(?:\.[0-9a-f]{8})?)?$/;
-/** `small-`/`probe-` temp files, named `<kind>-<pid>-<host tag>-<16 hex>.tmp`. */
-const tempFilePattern = /^(?:small|probe)-(\d+)-([0-9a-f]{8})-[0-9a-f]{16}\.tmp$/;
-/** The same kinds named by older versions (`<kind>-<16 hex>.tmp`): no owner to check. */
-const ownerlessTempFilePattern = /^(?:small|probe)-[0-9a-f]{16}\.tmp$/;
-
-interface LockOwner {
-  pid: number;
-  host: string;
-}
-
 /** Opens the store rooted at `root` (created on first write, 0750). */
 export function openLocalObjectStore(root: string): Promise<ObjectStore> {
   return Promise.resolve(new LocalObjectStore(resolve(root)));
@@ -92,10 +51,16 @@ export function openLocalObjectStore(root: string): Promise<ObjectStore> {
 class LocalObjectStore implements ObjectStore {
   readonly location: string;
   private readonly partialDir: string;
+  private readonly locks: StagingLocks;
 
   constructor(private readonly root: string) {
     this.location = root.endsWith(sep) ? root : root + sep;
     this.partialDir = join(root, partialDirName);
+    this.locks = new StagingLocks({
+      partialDir: this.partialDir,
+      location: this.location,
+      failure: (what, key, err) => this.failure(what, key, err),
+    });
   }
 
   async head(key: string, options?: SignalOption): Promise<ObjectInfo | undefined> {
@@ -116,8 +81,7 @@ class LocalObjectStore implements ObjectStore {
     await this.ensureDir(this.partialDir, key);
     const name = `${createHash('sha256').update(key, 'utf8').digest('hex').slice(0, 32)}.part`;
     const partPath = join(this.partialDir, name);
-    const lockPath = `${partPath}.lock`;
-    await this.acquireLock(lockPath, key, options.resumeToken === name);
+    const lock = await this.locks.acquire(partPath, key, options.resumeToken === name);
     try {
       let handle: FileHandle;
       let staged = 0;
@@ -136,14 +100,14 @@ class LocalObjectStore implements ObjectStore {
         location: this.location,
         target,
         partPath,
-        lockPath,
+        lock,
         handle,
         stagedBytes: staged,
         resumeToken: name,
         ensureDir: (dir) => this.ensureDir(dir, key),
       });
     } catch (err) {
-      await releaseLock(lockPath);
+      await lock.release();
       throw err instanceof CxrecError ? err : this.failure('cannot open a staging file', key, err);
     }
   }
@@ -155,13 +119,12 @@ class LocalObjectStore implements ObjectStore {
     // backend, or a tampered ledger) must not become a path.
     if (!/^[0-9a-f]{32}\.part$/.test(resumeToken)) return;
     const partPath = join(this.partialDir, resumeToken);
-    const lockPath = `${partPath}.lock`;
-    await this.acquireLock(lockPath, key, true);
+    const lock = await this.locks.acquire(partPath, key, true);
     try {
       await unlinkIfPresent(partPath);
       await unlinkIfPresent(`${partPath}.len`);
     } finally {
-      await releaseLock(lockPath);
+      await lock.release();
     }
   }
 
@@ -174,7 +137,7 @@ class LocalObjectStore implements ObjectStore {
     const target = this.pathFor(key);
     throwIfAborted(options?.signal, { key });
     await this.ensureDir(this.partialDir, key);
-    const temp = join(this.partialDir, tempName('small'));
+    const temp = join(this.partialDir, stagingTempName('small'));
     try {
       const handle = await open(temp, 'wx', fileMode);
       try {
@@ -190,12 +153,7 @@ class LocalObjectStore implements ObjectStore {
       await unlinkIfPresent(temp);
       throw this.failure('cannot write object', key, err);
     }
-    return {
-      key,
-      sizeBytes: body.length,
-      md5: createHash('md5').update(body).digest('hex'),
-      sha256: createHash('sha256').update(body).digest('hex'),
-    };
+    return { key, sizeBytes: body.length, ...digestsOf(body) };
   }
 
   async read(key: string, options?: SignalOption): Promise<Readable> {
@@ -205,12 +163,7 @@ class LocalObjectStore implements ObjectStore {
     try {
       handle = await open(path, 'r');
     } catch (err) {
-      if (systemCode(err) === 'ENOENT') {
-        throw new CxrecError('storage', `no object at ${this.location}${key}`, {
-          retryable: false,
-          context: { key },
-        });
-      }
+      if (systemCode(err) === 'ENOENT') throw noObjectAt(this.location, key);
       throw this.failure('cannot open object', key, err);
     }
     const stream = handle.createReadStream();
@@ -241,107 +194,15 @@ class LocalObjectStore implements ObjectStore {
 
   /**
    * Removes `.partial/` leftovers no live process owns and no ledger row
-   * will resume (`keepTokens`): an upload's `.part`, `.len` and `.lock`,
-   * and `small-`/`probe-` temp files. An owner on this host is live while
-   * its pid is; an owner on another host, or a lock that cannot be read, is
-   * taken as gone only after `unknownOwnerStaleAfterMs` without a write.
-   * Files that are not ours are left alone. Returns the number of files
-   * removed.
+   * will resume (`keepTokens`); see `StagingLocks.sweep`.
    */
-  async sweepStaging(options: SignalOption & { keepTokens: ReadonlySet<string> }): Promise<number> {
-    let names: string[];
-    try {
-      names = await readdir(this.partialDir);
-    } catch (err) {
-      if (systemCode(err) === 'ENOENT') return 0;
-      throw this.failure('cannot list the staging directory', partialDirName, err);
-    }
-    const uploads = new Map<string, string[]>();
-    const temps: string[] = [];
-    for (const name of names) {
-      const token = uploadFilePattern.exec(name)?.[1];
-      if (token !== undefined) uploads.set(token, [...(uploads.get(token) ?? []), name]);
-      else if (tempFilePattern.test(name) || ownerlessTempFilePattern.test(name)) temps.push(name);
-    }
-    let removed = 0;
-    try {
-      for (const [token, files] of uploads) {
-        throwIfAborted(options.signal, { key: partialDirName });
-        if (!options.keepTokens.has(token)) removed += await this.sweepUpload(token, files);
-      }
-      for (const name of temps) {
-        throwIfAborted(options.signal, { key: partialDirName });
-        if (await this.tempAbandoned(name)) {
-          await unlinkIfPresent(join(this.partialDir, name));
-          removed++;
-        }
-      }
-    } catch (err) {
-      throw this.failure('cannot sweep the staging directory', partialDirName, err);
-    }
-    return removed;
-  }
-
-  /** Removes one upload's staging files unless a live process owns them; returns how many went. */
-  private async sweepUpload(token: string, files: readonly string[]): Promise<number> {
-    const partPath = join(this.partialDir, token);
-    const lockPath = `${partPath}.lock`;
-    if (heldLocks.has(lockPath)) return 0;
-    const me: LockOwner = { pid: process.pid, host: hostname() };
-    let removed = 0;
-    if (files.includes(`${token}.lock`)) {
-      const owner = await readLockFile(lockPath);
-      if (owner === 'gone')
-        return this.sweepUpload(
-          token,
-          files.filter((f) => f !== `${token}.lock`),
-        );
-      const ownerGone =
-        owner !== 'unreadable' && owner.host === me.host
-          ? owner.pid === me.pid || !processAlive(owner.pid)
-          : await untouchedFor(
-              files.map((f) => join(this.partialDir, f)),
-              unknownOwnerStaleAfterMs,
-            );
-      if (!ownerGone) return 0;
-      // The same check-then-unlink as acquireLock: a process that took the
-      // lock over in between would see its commit's rename fail, loudly.
-      await unlinkIfPresent(lockPath);
-      removed++;
-    }
-    // Held while removing, so no writer can open this staging file meanwhile.
-    try {
-      await writeFile(lockPath, JSON.stringify(me), { flag: 'wx', mode: fileMode });
-    } catch (err) {
-      if (systemCode(err) === 'EEXIST') return removed;
-      throw err;
-    }
-    heldLocks.add(lockPath);
-    try {
-      for (const name of files) {
-        if (name === `${token}.lock`) continue;
-        await unlinkIfPresent(join(this.partialDir, name));
-        removed++;
-      }
-    } finally {
-      await releaseLock(lockPath);
-    }
-    return removed;
-  }
-
-  /** Whether a temp file's writer is gone (dead pid on this host, or untouched an hour). */
-  private async tempAbandoned(name: string): Promise<boolean> {
-    const match = tempFilePattern.exec(name);
-    if (match?.[2] === hostTag) {
-      const pid = Number(match[1]);
-      return pid !== process.pid && !processAlive(pid);
-    }
-    return untouchedFor([join(this.partialDir, name)], unknownOwnerStaleAfterMs);
+  sweepStaging(options: SignalOption & { keepTokens: ReadonlySet<string> }): Promise<number> {
+    return this.locks.sweep(options);
   }
 
   async probe(options?: SignalOption): Promise<void> {
     throwIfAborted(options?.signal, { key: partialDirName });
-    const probe = join(this.partialDir, tempName('probe'));
+    const probe = join(this.partialDir, stagingTempName('probe'));
     try {
       await mkdir(this.partialDir, { recursive: true, mode: dirMode });
       const handle = await open(probe, 'wx', fileMode);
@@ -389,48 +250,6 @@ class LocalObjectStore implements ObjectStore {
     }
   }
 
-  /**
-   * Takes the O_EXCL lock of a staging file. A lock left by a process that
-   * is gone is taken over. `callerOwnsKey` is the caller's word (it passes
-   * the resume token, or discards) that its ledger lease makes it the only
-   * writer; we then also take over a lock held on another host, whose
-   * liveness we cannot check.
-   */
-  private async acquireLock(lockPath: string, key: string, callerOwnsKey: boolean): Promise<void> {
-    const me: LockOwner = { pid: process.pid, host: hostname() };
-    for (let attempt = 0; attempt < 3; attempt++) {
-      try {
-        await writeFile(lockPath, JSON.stringify(me), { flag: 'wx', mode: fileMode });
-        heldLocks.add(lockPath);
-        return;
-      } catch (err) {
-        if (systemCode(err) !== 'EEXIST') throw this.failure('cannot create lock file', key, err);
-      }
-      const owner = await readLockOwner(lockPath);
-      if (owner === 'fresh') {
-        throw new CxrecError('storage', 'another upload of this key is starting; try again later', {
-          context: { key, location: this.location },
-        });
-      }
-      const stale =
-        owner === undefined ||
-        (owner.host === me.host
-          ? owner.pid === me.pid
-            ? !heldLocks.has(lockPath)
-            : !processAlive(owner.pid)
-          : callerOwnsKey);
-      if (!stale) {
-        throw new CxrecError('storage', 'another upload of this key is in progress; try again later', {
-          context: { key, location: this.location, lockPid: owner.pid, lockHost: owner.host },
-        });
-      }
-      await unlinkIfPresent(lockPath);
-    }
-    throw new CxrecError('storage', 'could not take the staging lock (it kept being re-created)', {
-      context: { key, location: this.location },
-    });
-  }
-
   /** Reopens a staged file, trusting only its checkpointed length (the caller re-hashes it through `readStaged`). */
   private async openStaged(partPath: string): Promise<{ handle: FileHandle; stagedBytes: number }> {
     let handle: FileHandle;
@@ -469,7 +288,7 @@ interface LocalStagedUploadInit {
   location: string;
   target: string;
   partPath: string;
-  lockPath: string;
+  lock: StagingLock;
   handle: FileHandle;
   stagedBytes: number;
   resumeToken: string;
@@ -554,8 +373,9 @@ class LocalStagedUpload implements StagedUpload {
     assertOpen(this.done, this.context);
     throwIfAborted(options.signal, { key: this.s.key });
     // Size only: the md5 is the caller's, computed over the very buffers
-    // written here (and checked against CXone's ETag); hashing them a second
-    // time cost a fifth of an export's CPU and could catch no other fault.
+    // written here (and checked against CXone's ETag when that carries an
+    // md5); hashing them a second time cost a fifth of an export's CPU and
+    // could catch no other fault.
     assertCommitSize(this.written, options, this.context);
     try {
       const { handle } = this.s;
@@ -577,7 +397,7 @@ class LocalStagedUpload implements StagedUpload {
     } catch (err) {
       throw failure('cannot commit object', this.s.key, this.s.location, err);
     } finally {
-      if (this.done) await releaseLock(this.s.lockPath);
+      if (this.done) await this.s.lock.release();
     }
     return {
       key: this.s.key,
@@ -595,7 +415,7 @@ class LocalStagedUpload implements StagedUpload {
       if (this.written > this.checkpointed) await this.checkpoint();
       await this.s.handle.close();
     } finally {
-      await releaseLock(this.s.lockPath);
+      await this.s.lock.release();
     }
   }
 
@@ -608,7 +428,7 @@ class LocalStagedUpload implements StagedUpload {
       await unlinkIfPresent(this.s.partPath);
       await unlinkIfPresent(`${this.s.partPath}.len`);
     } finally {
-      await releaseLock(this.s.lockPath);
+      await this.s.lock.release();
     }
   }
 
@@ -635,94 +455,11 @@ async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-async function unlinkIfPresent(path: string): Promise<void> {
-  try {
-    await unlink(path);
-  } catch (err) {
-    if (systemCode(err) !== 'ENOENT') throw err;
-  }
-}
-
-async function releaseLock(lockPath: string): Promise<void> {
-  heldLocks.delete(lockPath);
-  await unlinkIfPresent(lockPath);
-}
-
-/**
- * Who holds a lock: `undefined` when nobody does any more (the file is
- * unreadable and old: a crash between creating and filling it), `'fresh'`
- * when it is being created right now (empty but young).
- */
-async function readLockOwner(lockPath: string): Promise<LockOwner | 'fresh' | undefined> {
-  const owner = await readLockFile(lockPath);
-  if (owner === 'gone') return undefined;
-  if (owner !== 'unreadable') return owner;
-  try {
-    return Date.now() - (await stat(lockPath)).mtimeMs < 10_000 ? 'fresh' : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** A lock file's owner, `'unreadable'` when it holds no owner (half-written), `'gone'` when it is not there. */
-async function readLockFile(lockPath: string): Promise<LockOwner | 'unreadable' | 'gone'> {
-  let text: string;
-  try {
-    text = await readFile(lockPath, 'utf8');
-  } catch (err) {
-    return systemCode(err) === 'ENOENT' ? 'gone' : 'unreadable';
-  }
-  try {
-    const parsed: unknown = JSON.parse(text);
-    if (
-      typeof parsed === 'object' &&
-      parsed !== null &&
-      'pid' in parsed &&
-      'host' in parsed &&
-      typeof parsed.pid === 'number' &&
-      typeof parsed.host === 'string'
-    ) {
-      return { pid: parsed.pid, host: parsed.host };
-    }
-  } catch {
-    // Half-written: no owner to check.
-  }
-  return 'unreadable';
-}
-
-/** Whether none of `paths` (those that exist) was modified within the last `ms`. */
-async function untouchedFor(paths: readonly string[], ms: number): Promise<boolean> {
-  let newest = 0;
-  for (const path of paths) {
-    try {
-      newest = Math.max(newest, (await stat(path)).mtimeMs);
-    } catch (err) {
-      if (systemCode(err) !== 'ENOENT') throw err;
-    }
-  }
-  return Date.now() - newest > ms;
-}
-
-/** `<kind>-<pid>-<host tag>-<16 hex>.tmp`: lets the sweep tell a live writer's temp file from a dead one's. */
-function tempName(kind: 'small' | 'probe'): string {
-  return `${kind}-${process.pid}-${hostTag}-${randomBytes(8).toString('hex')}.tmp`;
-}
-
 async function readCheckpoint(lenPath: string): Promise<number> {
   try {
     const n = Number((await readFile(lenPath, 'utf8')).trim());
     return Number.isSafeInteger(n) && n >= 0 ? n : 0;
   } catch {
     return 0;
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it exists but belongs to another user.
-    return systemCode(err) === 'EPERM';
   }
 }

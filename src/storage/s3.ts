@@ -24,7 +24,7 @@
  * incomplete upload), so the pipeline could not re-hash them: the upload
  * named by the resume token is aborted and the transfer restarts at 0.
  */
-import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 
 import {
@@ -45,10 +45,10 @@ import {
   type ServerSideEncryption,
 } from '@aws-sdk/client-s3';
 
-import { CxrecError, isAbortError } from '../errors.js';
-import { safeUrl } from '../redact.js';
-import { isLoopbackHost, urlSchemeProblem } from '../url-policy.js';
-import { assertCommitMatches, assertOpen, throwIfAborted } from './commit-check.js';
+import { CxrecError } from '../errors.js';
+import { isLoopbackHost } from '../url-policy.js';
+import { ChunkedUpload, type ChunkWriter } from './chunked-upload.js';
+import { digestsOf, throwIfAborted } from './commit-check.js';
 import { assertObjectKey } from './keys.js';
 import type {
   CommitOptions,
@@ -58,6 +58,7 @@ import type {
   SignalOption,
   StagedUpload,
 } from './object-store.js';
+import { checkEndpointUrl, noObjectAt, sdkFailure, type SdkErrorFacts } from './store-errors.js';
 
 /** S3 refuses parts below 5 MiB (except the last). */
 export const minPartSizeBytes = 5 * 1024 * 1024;
@@ -108,13 +109,7 @@ function checkEndpoint(explicit: string | undefined): void {
   ];
   const found = candidates.find(([, v]) => v !== undefined && v !== '');
   if (found?.[1] === undefined) return;
-  const [name, url] = [found[0], found[1]];
-  const problem = urlSchemeProblem(url);
-  if (problem !== undefined) {
-    throw new CxrecError('config_invalid', `${name} (${safeUrl(url)}) ${problem}`, {
-      context: { setting: name },
-    });
-  }
+  checkEndpointUrl(found[0], found[1]);
 }
 
 class S3ObjectStore implements ObjectStore {
@@ -195,8 +190,18 @@ class S3ObjectStore implements ObjectStore {
     const Key = this.s3Key(key);
     throwIfAborted(options.signal, { key });
     if (options.resumeToken !== undefined) await this.discardUpload(key, options.resumeToken, options);
+    const upload = {
+      key,
+      location: this.location,
+      chunkSizeBytes: this.partSize,
+      sizeHintBytes: options.sizeBytes,
+    };
     if (options.sizeBytes < this.partSize) {
-      return new S3StagedUpload(this, key, Key, undefined, `s3-put:${randomBytes(8).toString('hex')}`);
+      return new ChunkedUpload({
+        ...upload,
+        resumeToken: `s3-put:${randomBytes(8).toString('hex')}`,
+        writer: { putWhole: (body, o) => this.putObject(key, Key, body, o, o.contentType, o.signal) },
+      });
     }
     await this.abortEarlierUploadsOf(key, Key, options.signal);
     try {
@@ -210,7 +215,11 @@ class S3ObjectStore implements ObjectStore {
         httpOptions(options.signal),
       );
       if (!out.UploadId) throw new Error('CreateMultipartUpload returned no UploadId');
-      return new S3StagedUpload(this, key, Key, out.UploadId, `s3-mpu:${out.UploadId}`);
+      return new ChunkedUpload({
+        ...upload,
+        resumeToken: `s3-mpu:${out.UploadId}`,
+        writer: new S3MultipartWriter(this, key, Key, out.UploadId),
+      });
     } catch (err) {
       throw this.failure('CreateMultipartUpload', key, err);
     }
@@ -322,10 +331,9 @@ class S3ObjectStore implements ObjectStore {
   ): Promise<ObjectInfo> {
     const Key = this.s3Key(key);
     throwIfAborted(options?.signal, { key });
-    const md5 = createHash('md5').update(body).digest('hex');
-    const sha256 = createHash('sha256').update(body).digest('hex');
-    await this.putObject(key, Key, body, { md5, sha256 }, contentType, options?.signal);
-    return { key, sizeBytes: body.length, md5, sha256 };
+    const digests = digestsOf(body);
+    await this.putObject(key, Key, body, digests, contentType, options?.signal);
+    return { key, sizeBytes: body.length, ...digests };
   }
 
   /** One PutObject; S3 refuses it (BadDigest) unless the bytes match Content-MD5. */
@@ -363,9 +371,9 @@ class S3ObjectStore implements ObjectStore {
     UploadId: string,
     PartNumber: number,
     part: Buffer,
+    md5: Buffer,
     signal: AbortSignal | undefined,
   ): Promise<CompletedPart> {
-    const md5 = createHash('md5').update(part).digest();
     try {
       const out = await this.client.send(
         new UploadPartCommand({
@@ -471,12 +479,7 @@ class S3ObjectStore implements ObjectStore {
       if (!(out.Body instanceof Readable)) throw new Error('GetObject returned no stream');
       return out.Body;
     } catch (err) {
-      if (isNotFound(err)) {
-        throw new CxrecError('storage', `no object at ${this.location}${key}`, {
-          retryable: false,
-          context: { key },
-        });
-      }
+      if (isNotFound(err)) throw noObjectAt(this.location, key);
       throw this.failure('GetObject', key, err);
     }
   }
@@ -498,10 +501,7 @@ class S3ObjectStore implements ObjectStore {
   async probe(options?: SignalOption): Promise<void> {
     // At the root, never under recordings/; removed at once.
     const key = `.cxrec-probe-${randomBytes(8).toString('hex')}`;
-    const body = Buffer.from('cxrec probe\n');
-    const md5 = createHash('md5').update(body).digest('hex');
-    const sha256 = createHash('sha256').update(body).digest('hex');
-    await this.putObject(key, this.s3Key(key), body, { md5, sha256 }, 'text/plain', options?.signal);
+    await this.putSmall(key, Buffer.from('cxrec probe\n'), 'text/plain', options);
     await this.delete(key, options);
   }
 
@@ -515,165 +515,57 @@ class S3ObjectStore implements ObjectStore {
   }
 
   failure(operation: string, key: string, err: unknown): CxrecError {
-    if (err instanceof CxrecError) return err;
-    const context = { key, location: this.location };
-    if (isAbortError(err))
-      return new CxrecError('aborted', `S3 ${operation} cancelled`, { cause: err, context });
-    const name = errorName(err);
-    const status = err instanceof S3ServiceException ? err.$metadata.httpStatusCode : undefined;
-    const hint =
-      name === 'AccessDenied' || status === 403
-        ? '; check the credentials may s3:PutObject, s3:GetObject, s3:DeleteObject, s3:AbortMultipartUpload and s3:ListBucketMultipartUploads on this bucket and prefix (and kms:GenerateDataKey with aws:kms)'
-        : name === 'NoSuchBucket'
-          ? '; the bucket does not exist (check CXREC_STORAGE and AWS_REGION)'
-          : name === 'BadDigest' || name === 'InvalidDigest'
-            ? '; S3 refused bytes that did not match their Content-MD5'
-            : '';
-    const permanent =
-      status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429;
-    return new CxrecError(
-      name === 'BadDigest' ? 'integrity' : 'storage',
-      `S3 ${operation} failed: ${name}${status ? ` (HTTP ${status})` : ''}${hint}`,
-      { cause: err, context, retryable: !permanent },
-    );
+    return sdkFailure('S3', operation, { key, location: this.location }, err, s3ErrorFacts);
   }
 }
 
-class S3StagedUpload implements StagedUpload {
-  readonly stagedBytes = 0;
-  private readonly md5: Hash = createHash('md5');
+/** The parts of one multipart upload; `ChunkedUpload` cuts them and keeps the counts. */
+class S3MultipartWriter implements ChunkWriter {
   private readonly parts: CompletedPart[] = [];
-  /** Bytes not yet sent: fewer than one part. */
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-  private written = 0;
-  private state: 'open' | 'committed' | 'parked' | 'aborted' = 'open';
+  /**
+   * Kept, so a commit retried after a failed copy only redoes the copy, and
+   * abort knows there is no upload left to abort.
+   */
   private completedEtag: string | undefined;
-  private queue: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly store: S3ObjectStore,
     private readonly key: string,
     private readonly s3Key: string,
-    /** Undefined for an object sent in one PutObject at commit. */
-    private readonly uploadId: string | undefined,
-    readonly resumeToken: string,
+    private readonly uploadId: string,
   ) {}
 
-  get bytesWritten(): number {
-    return this.written;
-  }
-
-  write(chunk: Buffer, options?: SignalOption): Promise<void> {
-    const run = this.queue.then(() => this.writeNow(chunk, options?.signal));
-    this.queue = run.catch(() => undefined);
-    return run;
-  }
-
-  private async writeNow(chunk: Buffer, signal: AbortSignal | undefined): Promise<void> {
-    assertOpen(this.state !== 'open', this.context);
-    throwIfAborted(signal, { key: this.key });
-    const partSize = this.store.partSizeBytes;
-    if (this.pendingBytes + chunk.length < partSize) {
-      // Copied: the caller may reuse its buffer once the write resolves.
-      this.accept([...this.pending, Buffer.from(chunk)], this.pendingBytes + chunk.length, [], chunk);
-      return;
-    }
-    if (this.uploadId === undefined) {
-      throw new CxrecError(
-        'integrity',
-        'more bytes arrived than the size this upload was opened with (an object below one part is sent in one PutObject); reopen it with the right sizeBytes',
-        { retryable: false, context: this.context },
-      );
-    }
-    // Only on success do the counters move: a part that failed (or one sent
-    // before a later part failed) is sent again under the same number, which
-    // replaces it in S3.
-    let rest = Buffer.concat([...this.pending, chunk]);
-    const sent: CompletedPart[] = [];
-    while (rest.length >= partSize) {
-      const number = this.parts.length + sent.length + 1;
-      sent.push(
-        await this.store.uploadPart(
-          this.key,
-          this.s3Key,
-          this.uploadId,
-          number,
-          rest.subarray(0, partSize),
-          signal,
-        ),
-      );
-      rest = rest.subarray(partSize);
-    }
-    this.accept(rest.length > 0 ? [Buffer.from(rest)] : [], rest.length, sent, chunk);
-  }
-
-  private accept(pending: Buffer[], pendingBytes: number, sent: CompletedPart[], chunk: Buffer): void {
-    this.pending = pending;
-    this.pendingBytes = pendingBytes;
-    this.parts.push(...sent);
-    this.md5.update(chunk);
-    this.written += chunk.length;
-  }
-
-  async commit(options: CommitOptions): Promise<ObjectInfo> {
-    await this.queue;
-    assertOpen(this.state !== 'open', this.context);
-    throwIfAborted(options.signal, { key: this.key });
-    assertCommitMatches(
-      { sizeBytes: this.written, md5: this.md5.copy().digest('hex') },
-      options,
-      this.context,
+  async writeChunk(
+    index: number,
+    chunk: Buffer,
+    md5: Buffer,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    this.parts[index] = await this.store.uploadPart(
+      this.key,
+      this.s3Key,
+      this.uploadId,
+      index + 1,
+      chunk,
+      md5,
+      signal,
     );
-    const digests = { md5: options.md5.toLowerCase(), sha256: options.sha256.toLowerCase() };
-    const rest = Buffer.concat(this.pending);
-    if (this.uploadId === undefined) {
-      await this.store.putObject(this.key, this.s3Key, rest, digests, options.contentType, options.signal);
-    } else {
-      if (rest.length > 0 || this.parts.length === 0) {
-        const number = this.parts.length + 1;
-        this.parts.push(
-          await this.store.uploadPart(this.key, this.s3Key, this.uploadId, number, rest, options.signal),
-        );
-        this.pending = [];
-        this.pendingBytes = 0;
-      }
-      // Kept, so a commit retried after a failed copy only redoes the copy,
-      // and abort knows there is no upload left to abort.
-      this.completedEtag ??= await this.store.complete(
-        this.key,
-        this.s3Key,
-        this.uploadId,
-        this.parts,
-        options.signal,
-      );
-      await this.store.writeDigests(this.key, this.s3Key, this.completedEtag, options);
-    }
-    this.state = 'committed';
-    this.pending = [];
-    return { key: this.key, sizeBytes: this.written, ...digests };
   }
 
-  /** The multipart upload stays for `discardUpload` or the next attempt's `openUpload`, which aborts it. */
-  async park(): Promise<void> {
-    await this.queue;
-    if (this.state !== 'open') return;
-    this.state = 'parked';
-    this.pending = [];
+  async complete(chunkCount: number, options: CommitOptions): Promise<void> {
+    this.completedEtag ??= await this.store.complete(
+      this.key,
+      this.s3Key,
+      this.uploadId,
+      this.parts.slice(0, chunkCount),
+      options.signal,
+    );
+    await this.store.writeDigests(this.key, this.s3Key, this.completedEtag, options);
   }
 
   async abort(): Promise<void> {
-    await this.queue;
-    if (this.state === 'committed' || this.state === 'aborted') return;
-    this.state = 'aborted';
-    this.pending = [];
-    if (this.uploadId !== undefined && this.completedEtag === undefined) {
+    if (this.completedEtag === undefined)
       await this.store.abortMultipart(this.key, this.s3Key, this.uploadId);
-    }
-  }
-
-  private get context(): { key: string; location: string } {
-    return { key: this.key, location: this.store.location };
   }
 }
 
@@ -684,6 +576,20 @@ function digestsFrom(metadata: Record<string, string> | undefined): { md5?: stri
     ...(md5 && /^[0-9a-f]{32}$/.test(md5) ? { md5 } : {}),
     ...(sha256 && /^[0-9a-f]{64}$/.test(sha256) ? { sha256 } : {}),
   };
+}
+
+function s3ErrorFacts(err: unknown): SdkErrorFacts {
+  const name = errorName(err);
+  const status = err instanceof S3ServiceException ? err.$metadata.httpStatusCode : undefined;
+  const hint =
+    name === 'AccessDenied' || status === 403
+      ? '; check the credentials may s3:PutObject, s3:GetObject, s3:DeleteObject, s3:AbortMultipartUpload and s3:ListBucketMultipartUploads on this bucket and prefix (and kms:GenerateDataKey with aws:kms)'
+      : name === 'NoSuchBucket'
+        ? '; the bucket does not exist (check CXREC_STORAGE and AWS_REGION)'
+        : name === 'BadDigest' || name === 'InvalidDigest'
+          ? '; S3 refused bytes that did not match their Content-MD5'
+          : '';
+  return { code: name, status, hint, digestMismatch: name === 'BadDigest' };
 }
 
 function httpOptions(signal: AbortSignal | undefined): { abortSignal?: AbortSignal } {

@@ -5,43 +5,51 @@ import { join, sep } from 'node:path';
 import { describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 
+import { loadConfig } from '../../../src/config.js';
 import { CxrecError } from '../../../src/errors.js';
-import { bucketAndPrefix, openObjectStore } from '../../../src/storage/open-store.js';
+import { openObjectStore } from '../../../src/storage/open-store.js';
 
-describe('bucketAndPrefix', () => {
-  it('treats a trailing slash or none the same, and no prefix as the top', () => {
-    assert.deepEqual(bucketAndPrefix('s3://b/a/c', 's3://', 'bucket'), { container: 'b', prefix: 'a/c/' });
-    assert.deepEqual(bucketAndPrefix('s3://b/a/c/', 's3://', 'bucket'), { container: 'b', prefix: 'a/c/' });
-    assert.deepEqual(bucketAndPrefix('s3://b', 's3://', 'bucket'), { container: 'b', prefix: '' });
-    assert.deepEqual(bucketAndPrefix('s3://b/', 's3://', 'bucket'), { container: 'b', prefix: '' });
-  });
+/** What `cxrec` does with a `CXREC_STORAGE` value: parse it once in the config, then open the target. */
+async function openFromSetting(storage: string, options: Parameters<typeof openObjectStore>[1] = {}) {
+  const config = loadConfig({ env: { CXREC_STORAGE: storage } });
+  return openObjectStore(config.storageTarget, options);
+}
 
-  it('refuses prefixes that could leave the root, and missing names', () => {
-    for (const url of ['s3://b/../x', 's3://b/a//c', 's3:///x', 's3://b/x?y=1', 's3://u:p@b/x']) {
-      assert.throws(() => bucketAndPrefix(url, 's3://', 'bucket'), CxrecError, url);
-    }
-  });
-});
+const isStorageConfigError = (err: unknown): boolean =>
+  err instanceof CxrecError && err.code === 'config_invalid' && /CXREC_STORAGE/.test(err.message);
 
 describe('openObjectStore', () => {
   it('maps paths and file:/// URLs to local storage', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'cxrec-open-'));
     try {
-      assert.equal((await openObjectStore('rec', { cwd: dir })).location, join(dir, 'rec') + sep);
+      assert.equal((await openFromSetting('rec', { cwd: dir })).location, join(dir, 'rec') + sep);
       assert.equal(
-        (await openObjectStore(pathToFileURL(join(dir, 'x')).href)).location,
+        (await openFromSetting(pathToFileURL(join(dir, 'x')).href)).location,
         join(dir, 'x') + sep,
+      );
+      assert.equal(
+        (await openObjectStore({ kind: 'local', root: 'y' }, { cwd: dir })).location,
+        join(dir, 'y') + sep,
       );
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
   });
 
-  it('maps s3:// and azblob://', async () => {
-    const s3 = await openObjectStore('s3://bucket/pre/fix/', { s3ForcePathStyle: true });
-    assert.equal(s3.location, 's3://bucket/pre/fix/');
-    await s3.close?.();
-    const az = await openObjectStore('azblob://cont', {
+  it('maps s3:// and azblob://; a trailing slash or none means the same root, no prefix the top', async () => {
+    for (const [storage, location] of [
+      ['s3://bucket/pre/fix/', 's3://bucket/pre/fix/'],
+      ['s3://bucket/pre/fix', 's3://bucket/pre/fix/'],
+      ['s3://bucket/', 's3://bucket/'],
+      ['s3://bucket', 's3://bucket/'],
+      // The config's rule: empty segments collapse.
+      ['s3://bucket/a//c', 's3://bucket/a/c/'],
+    ] as const) {
+      const s3 = await openFromSetting(storage, { s3ForcePathStyle: true });
+      assert.equal(s3.location, location, storage);
+      await s3.close?.();
+    }
+    const az = await openFromSetting('azblob://cont', {
       env: {
         AZURE_STORAGE_ACCOUNT_URL: 'https://acct.blob.core.windows.net',
         AZURE_STORAGE_SAS_TOKEN: 'sv=1&sig=x',
@@ -50,11 +58,34 @@ describe('openObjectStore', () => {
     assert.equal(az.location, 'azblob://cont/');
   });
 
-  it('refuses unknown schemes and bad URLs with a config error', async () => {
-    for (const storage of ['gs://bucket/x', 'ftp://host/x', 's3://', 'azblob://c/../x']) {
+  it('refuses unknown schemes, bad names and prefixes that could leave the root, naming CXREC_STORAGE', async () => {
+    for (const storage of [
+      'gs://bucket/x',
+      'ftp://host/x',
+      's3://',
+      's3:///x',
+      's3://u:p@bucket/x',
+      's3://bucket/../x',
+      'azblob://c/../x',
+      'azblob://cont/../x',
+      'file://host/x',
+      's3://bucket/x?y=1',
+    ]) {
+      await assert.rejects(async () => openFromSetting(storage), isStorageConfigError, storage);
+    }
+  });
+
+  it('refuses a prefix no key can sit under, or one carrying a query or fragment', async () => {
+    for (const prefix of ['x?y=1/', 'a#b/', 'a\\b/', 'nul\u0000/', '.partial/', `${'s'.repeat(256)}/`]) {
       await assert.rejects(
-        openObjectStore(storage),
-        (err: unknown) => err instanceof CxrecError && err.code === 'config_invalid',
+        openObjectStore({ kind: 's3', bucket: 'bucket', prefix }),
+        isStorageConfigError,
+        prefix,
+      );
+      await assert.rejects(
+        openObjectStore({ kind: 'azblob', container: 'cont', prefix }, { env: {} }),
+        isStorageConfigError,
+        prefix,
       );
     }
   });
