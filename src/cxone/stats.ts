@@ -51,9 +51,6 @@ export class ApiStats<E extends string = Endpoint> {
   /** Every attempt of one endpoint, or of all of them. */
   total(endpoint?: E): number {
     const endpoints = endpoint ? [endpoint] : this.endpoints;
-    return endpoints.reduce(
-      (sum, e) => sum + Object.values(this.counts[e]).reduce((a, b) => a + b, 0),
-      0,
-    );
+    return endpoints.reduce((sum, e) => sum + Object.values(this.counts[e]).reduce((a, b) => a + b, 0), 0);
   }
 }

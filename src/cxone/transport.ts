@@ -151,7 +151,11 @@ export class Transport<E extends string = Endpoint> {
   }
 
   /** @param refusal which 429 of this call an answer 429 would be (1 for the first). */
-  private async attempt(spec: CallSpec<E>, signal: AbortSignal | undefined, refusal: number): Promise<Answer> {
+  private async attempt(
+    spec: CallSpec<E>,
+    signal: AbortSignal | undefined,
+    refusal: number,
+  ): Promise<Answer> {
     const limiter = spec.limiter ?? this.options.limiter;
     let token: string | undefined;
     let permit;
@@ -285,7 +289,10 @@ export class Transport<E extends string = Endpoint> {
         `cannot reach CXone after ${counts.fault} attempt${counts.fault === 1 ? '' : 's'}`,
         {
           cause,
-          context: { endpoint: spec.endpoint, host: new URL(spec.path, spec.baseUrl ?? this.options.baseUrl).host },
+          context: {
+            endpoint: spec.endpoint,
+            host: new URL(spec.path, spec.baseUrl ?? this.options.baseUrl).host,
+          },
         },
       );
     }
