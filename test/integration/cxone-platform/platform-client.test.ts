@@ -140,8 +140,9 @@ describe('PlatformClient against a contract-following issuer and API host', { co
       assert.equal(server.count('/.well-known/cxone-configuration'), 1);
       assert.equal(server.count('/auth/token'), 1);
       const discovery = server.requests.find((r) => r.path === '/.well-known/cxone-configuration');
-      assert.equal(discovery?.query.get('tenantId'), server.tenantId);
-      assert.equal(discovery?.headers.authorization, undefined);
+      assert.ok(discovery);
+      assert.equal(discovery.query.get('tenantId'), server.tenantId);
+      assert.equal(discovery.headers.authorization, undefined);
       const logged = text();
       assert.ok(logged.length > 0);
       for (const secret of [server.accessKeySecret, server.clientSecret, 'eyJ']) {
@@ -448,11 +449,9 @@ describe('PlatformClient against a contract-following issuer and API host', { co
       const client = clientFor(server);
       try {
         const ready = await client.playback('500000001');
-        assert.equal(ready.kind, 'ready');
+        assert.ok(ready.kind === 'ready');
         assert.deepEqual(
-          ready.kind === 'ready'
-            ? ready.interactions.map((i) => [i.url.replace(media, ''), i.startTime])
-            : [],
+          ready.interactions.map((i) => [i.url.replace(media, ''), i.startTime]),
           [
             ['/first.mp4?X-Amz-Signature=a', '2024-01-15T10:00:00.000Z'],
             ['/second.mp4?X-Amz-Signature=b', '2024-01-15T10:05:00.000Z'],
@@ -465,11 +464,12 @@ describe('PlatformClient against a contract-following issuer and API host', { co
         await client.close();
       }
       const call = server.requests.find((r) => r.path === '/media-playback/v1/contacts');
-      assert.equal(call?.query.get('acd-call-id'), '500000001');
-      assert.equal(call?.query.get('media-type'), 'voice-only');
-      assert.equal(call?.query.get('exclude-waveforms'), 'true');
-      assert.equal(call?.query.get('exclude-qm-categories'), 'true');
-      assert.match(call?.headers.accept ?? '', /application\/json/);
+      assert.ok(call);
+      assert.equal(call.query.get('acd-call-id'), '500000001');
+      assert.equal(call.query.get('media-type'), 'voice-only');
+      assert.equal(call.query.get('exclude-waveforms'), 'true');
+      assert.equal(call.query.get('exclude-qm-categories'), 'true');
+      assert.match(call.headers.accept ?? '', /application\/json/);
     });
 
     it('403 is exit 3 naming Play Any and where to grant it; the probe reports it', async () => {
@@ -481,8 +481,8 @@ describe('PlatformClient against a contract-following issuer and API host', { co
         assert.match(err.message, /Search & Playback > Player > Play\/download recordings: Play Any/);
         assert.match(err.message, /Admin > Security > Roles and Permissions/);
         const probe = await client.probePlayback();
-        assert.equal(probe.granted, false);
-        assert.match(probe.granted ? '' : probe.reason, /Play Any/);
+        assert.ok(!probe.granted);
+        assert.match(probe.reason, /Play Any/);
       } finally {
         await client.close();
       }
