@@ -17,6 +17,10 @@ export const errorCodes = {
   auth_failed: { exit: 3, retryable: false },
   /** The API client lacks a scope (recording:read, recording:download). Exit 3. */
   scope_missing: { exit: 3, retryable: false },
+  /** The platform dialect's API user lacks a role permission (Reporting, Play Any). Exit 3. */
+  permission_missing: { exit: 3, retryable: false },
+  /** The issuer knows no such tenant (an access key of another issuer, e.g. the government one). Exit 3. */
+  tenant_unknown: { exit: 3, retryable: false },
   /** CXone could not be reached at all (DNS, refused, TLS) after retries. Exit 3. */
   unreachable: { exit: 3, retryable: true },
   /** A connection reset, timeout or other transport fault. */

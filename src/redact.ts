@@ -13,6 +13,12 @@ export const secretKeys = [
   'client_secret',
   'clientSecret',
   'CXONE_CLIENT_SECRET',
+  'refresh_token',
+  'refreshToken',
+  'id_token',
+  'idToken',
+  'accessKeySecret',
+  'CXONE_ACCESS_KEY_SECRET',
   'AWS_SECRET_ACCESS_KEY',
   'AZURE_STORAGE_CONNECTION_STRING',
   'password',
@@ -36,15 +42,19 @@ const queryPattern = new RegExp(
   'gi',
 );
 const bearerPattern = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/g;
+// `password=` is the access key secret in the platform dialect's login form.
 const secretAssignmentPattern =
-  /\b(client_secret|access_token|AccountKey|SharedAccessSignature)=([^&;\s"']+)/gi;
+  /\b(client_secret|access_token|refresh_token|id_token|password|AccountKey|SharedAccessSignature)=([^&;\s"']+)/gi;
+/** A JWT on its own (the platform's access, refresh and id tokens): header and payload are base64url JSON. */
+const jwtPattern = /\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g;
 
-/** Replaces presigned-URL signatures, bearer tokens and `client_secret=` values in free text. */
+/** Replaces presigned-URL signatures, bearer tokens, JWTs and `client_secret=` values in free text. */
 export function scrubText(text: string): string {
   return text
     .replace(queryPattern, `$1${REDACTED}`)
     .replace(bearerPattern, `$1 ${REDACTED}`)
-    .replace(secretAssignmentPattern, `$1=${REDACTED}`);
+    .replace(secretAssignmentPattern, `$1=${REDACTED}`)
+    .replace(jwtPattern, REDACTED);
 }
 
 /** A URL fit for messages: scheme, host and path only, never the query. */

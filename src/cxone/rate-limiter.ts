@@ -68,8 +68,11 @@ export interface RateLimiter {
    * The tenant answered 429: no request of any caller may go out for `ms`
    * from now. A shorter pause never shortens a longer one already set.
    * Call it before releasing the refused request's permit.
+   * `lowerPace`: the 429 came although the limiter kept to its setting (a
+   * limit set above the tenant's true one, which no `Retry-After` reveals):
+   * send more slowly from now on.
    */
-  pauseFor(ms: number): Promise<void>;
+  pauseFor(ms: number, options?: { lowerPace?: boolean }): Promise<void>;
 }
 
 /** The server's window when none is given: CXone counts per minute. */

@@ -3,15 +3,15 @@
  * once, shared by every caller, renewed a little before they expire, and
  * renewed at once when the platform revokes one early (rotation).
  *
- * Single flight: however many callers need a token at the same moment,
- * one request goes to the token endpoint and all of them await it. The
- * fetch is not tied to the signal of the caller that happened to start
- * it: it is aborted only when every caller waiting for it has given up.
+ * Single flight (`single-flight.ts`): however many callers need a token
+ * at the same moment, one request goes to the token endpoint and all of
+ * them await it.
  */
 import { CxrecError, isAbortError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { abortedError, sleep, systemClock, type Clock } from './clock.js';
+import { sleep, systemClock, type Clock } from './clock.js';
 import { backoffDelayMs, type ResolvedRetryPolicy } from './retry-policy.js';
+import { SingleFlight } from './single-flight.js';
 import { missingScopeMessage, type AccessTokenSource, type Transport } from './transport.js';
 import { parseWire, tokenResponseSchema } from './wire.js';
 
@@ -48,19 +48,13 @@ export interface Grant {
   renewAt: number;
 }
 
-interface Flight {
-  promise: Promise<Grant>;
-  waiters: number;
-  controller: AbortController;
-}
-
 export class TokenProvider implements AccessTokenSource {
   readonly clientId: string;
   private readonly clientSecret: string;
   private readonly scopes: readonly string[];
   private readonly clock: Clock;
   private current: Grant | undefined;
-  private inflight: Flight | undefined;
+  private readonly flight = new SingleFlight<Grant>('token request');
   /** Token fetches so far (tests and `doctor` read it). */
   renewals = 0;
 
@@ -100,45 +94,7 @@ export class TokenProvider implements AccessTokenSource {
   }
 
   private joinFetch(signal: AbortSignal | undefined): Promise<Grant> {
-    if (signal?.aborted) return Promise.reject(abortedError(signal, 'token request'));
-    if (!this.inflight) {
-      const controller = new AbortController();
-      const flight = { promise: this.fetchWithRefusals(controller.signal), waiters: 0, controller };
-      const clear = (): void => {
-        if (this.inflight === flight) this.inflight = undefined;
-      };
-      flight.promise.then(clear, clear);
-      this.inflight = flight;
-    }
-    const flight = this.inflight;
-    flight.waiters++;
-    return new Promise<Grant>((resolve, reject) => {
-      const leave = (): void => {
-        signal?.removeEventListener('abort', onAbort);
-        flight.waiters--;
-      };
-      const onAbort = (): void => {
-        leave();
-        if (flight.waiters === 0) {
-          // Nobody wants this token any more; a later caller starts afresh
-          // instead of joining a fetch that is being cancelled.
-          flight.controller.abort();
-          if (this.inflight === flight) this.inflight = undefined;
-        }
-        reject(abortedError(signal as AbortSignal, 'token request'));
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      flight.promise.then(
-        (grant) => {
-          leave();
-          resolve(grant);
-        },
-        (err: unknown) => {
-          leave();
-          reject(err instanceof Error ? err : new Error(String(err)));
-        },
-      );
-    });
+    return this.flight.join((flightSignal) => this.fetchWithRefusals(flightSignal), signal);
   }
 
   private async fetchWithRefusals(signal: AbortSignal): Promise<Grant> {

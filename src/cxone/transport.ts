@@ -42,11 +42,22 @@ export interface AccessTokenSource {
   isStale(token: string): boolean;
 }
 
-export interface CallSpec {
-  endpoint: Endpoint;
+export interface CallSpec<E extends string = Endpoint> {
+  endpoint: E;
   method: 'GET' | 'POST';
-  /** Path and query, relative to the API base URL; ids already encoded. */
+  /** Path and query, relative to the base URL (or an absolute URL); ids already encoded. */
   path: string;
+  /** The base URL of this call, when not the transport's (another host of the tenant). @default `TransportOptions.baseUrl` */
+  baseUrl?: URL;
+  /** The budget this call spends, when not the transport's (a dialect with several budgets). @default `TransportOptions.limiter` */
+  limiter?: RateLimiter;
+  /**
+   * How to pause the limiter after a 429 that carries no `Retry-After`
+   * (the platform dialect never sends one): the pause after the n-th 429
+   * this call met, and whether the limiter should also lower its pace.
+   * @default a 1 s pause, pace unchanged
+   */
+  on429?: { pauseMs: (refusals: number) => number; lowerPace: boolean };
   headers?: Record<string, string>;
   body?: string;
   /** Sends `Authorization: Bearer …` from the token source. */
@@ -58,21 +69,23 @@ export interface CallSpec {
    * expired, 401 invalid_client on the token endpoint) to its error; the
    * transport's generic mapping applies when this returns `undefined`.
    */
-  mapError?: (status: number, body: ErrorBody) => CxrecError | undefined;
+  mapError?: (status: number, body: ErrorBody, headers: ResponseHeaders) => CxrecError | undefined;
 }
+
+export type ResponseHeaders = Record<string, string | string[] | undefined>;
 
 export interface Answer {
   status: number;
-  /** The parsed JSON body, still to be validated by the caller. */
+  /** The parsed JSON body, still to be validated by the caller; `undefined` for a 204. */
   body: unknown;
 }
 
-export interface TransportOptions {
+export interface TransportOptions<E extends string = Endpoint> {
   baseUrl: URL;
   dispatcher: Dispatcher;
   limiter: RateLimiter;
   retry: ResolvedRetryPolicy;
-  stats: ApiStats;
+  stats: ApiStats<E>;
   logger: Logger;
   clock?: Clock;
 }
@@ -83,11 +96,11 @@ const defaultPauseMs = 1000;
 /** Largest error body we read; error answers are tiny, and this bounds a misbehaving proxy's HTML page. */
 const maxErrorBodyBytes = 64 * 1024;
 
-export class Transport {
+export class Transport<E extends string = Endpoint> {
   private tokens: AccessTokenSource | undefined;
   private readonly clock: Clock;
 
-  constructor(private readonly options: TransportOptions) {
+  constructor(private readonly options: TransportOptions<E>) {
     this.clock = options.clock ?? systemClock;
   }
 
@@ -97,14 +110,14 @@ export class Transport {
   }
 
   /** The call, retried per the policy; resolves with a 2xx answer or throws a `CxrecError`. */
-  async call(spec: CallSpec, signal?: AbortSignal): Promise<Answer> {
+  async call(spec: CallSpec<E>, signal?: AbortSignal): Promise<Answer> {
     const counts: Record<RetryKind, number> = { fault: 0, rate_limited: 0, token: 0 };
     let answeredOnce = false;
     for (;;) {
       if (signal?.aborted) throw abortedError(signal, `${spec.endpoint} call`);
       let outcome: { answer: Answer } | { error: unknown };
       try {
-        outcome = { answer: await this.attempt(spec, signal) };
+        outcome = { answer: await this.attempt(spec, signal, counts.rate_limited + 1) };
       } catch (error) {
         outcome = { error };
       }
@@ -137,7 +150,13 @@ export class Transport {
     }
   }
 
-  private async attempt(spec: CallSpec, signal: AbortSignal | undefined): Promise<Answer> {
+  /** @param refusal which 429 of this call an answer 429 would be (1 for the first). */
+  private async attempt(
+    spec: CallSpec<E>,
+    signal: AbortSignal | undefined,
+    refusal: number,
+  ): Promise<Answer> {
+    const limiter = spec.limiter ?? this.options.limiter;
     let token: string | undefined;
     let permit;
     for (;;) {
@@ -149,16 +168,16 @@ export class Transport {
           throw new Final(err);
         }
       }
-      permit = await this.options.limiter.acquire({ signal });
+      permit = await limiter.acquire({ signal });
       if (token === undefined || !this.tokens?.isStale(token)) break;
       await permit.release({ sent: false });
     }
     const headers: Record<string, string> = { accept: 'application/json', ...spec.headers };
     if (token !== undefined) headers.authorization = `Bearer ${token}`;
-    const url = new URL(spec.path, this.options.baseUrl);
+    const url = new URL(spec.path, spec.baseUrl ?? this.options.baseUrl);
     const started = this.clock.now();
     let status: number;
-    let responseHeaders: Record<string, string | string[] | undefined>;
+    let responseHeaders: ResponseHeaders;
     let text: string;
     try {
       const response = await request(url, {
@@ -182,9 +201,12 @@ export class Transport {
       // request of anyone would be refused too, and a refused request in a
       // burst can prolong it. Paused before the permit goes back, so the
       // limiter knows this request did not succeed (see its slow start).
-      await this.options.limiter.pauseFor(
-        parseRetryAfterMs(responseHeaders['retry-after']) ?? defaultPauseMs,
-      );
+      const retryAfterMs = parseRetryAfterMs(responseHeaders['retry-after']);
+      if (retryAfterMs === undefined && spec.on429) {
+        await limiter.pauseFor(spec.on429.pauseMs(refusal), { lowerPace: spec.on429.lowerPace });
+      } else {
+        await limiter.pauseFor(retryAfterMs ?? defaultPauseMs);
+      }
     }
     await permit.release();
     this.options.stats.record(spec.endpoint, status);
@@ -192,24 +214,27 @@ export class Transport {
       { endpoint: spec.endpoint, ...spec.context, status, ms: Math.round(this.clock.now() - started) },
       'cxone call',
     );
+    // 204 No Content: the platform's empty listing.
+    if (status === 204) return { status, body: undefined };
     if (status >= 200 && status < 300) {
       return { status, body: parseJson(text, spec.endpoint) };
     }
     const errorBody = parseErrorBody(text);
-    throw this.errorFor(spec, status, errorBody, responseHeaders, token);
+    throw this.errorFor(spec, status, errorBody, responseHeaders, token, refusal);
   }
 
   private errorFor(
-    spec: CallSpec,
+    spec: CallSpec<E>,
     status: number,
     body: ErrorBody,
-    headers: Record<string, string | string[] | undefined>,
+    headers: ResponseHeaders,
     token: string | undefined,
+    refusal: number,
   ): CxrecError {
     const retryAfterMs = parseRetryAfterMs(headers['retry-after']);
     const context = { endpoint: spec.endpoint, status, ...spec.context };
     if (status === 429) {
-      const pauseMs = retryAfterMs ?? defaultPauseMs;
+      const pauseMs = retryAfterMs ?? spec.on429?.pauseMs(refusal) ?? defaultPauseMs;
       return new CxrecError(
         'rate_limited',
         `CXone rate limit reached; pausing the tenant for ${pauseMs} ms`,
@@ -219,7 +244,7 @@ export class Transport {
         },
       );
     }
-    const specific = spec.mapError?.(status, body);
+    const specific = spec.mapError?.(status, body, headers);
     if (specific) return specific;
     if (status === 401 && token !== undefined && body.error !== 'insufficient_scope') {
       this.tokens?.invalidate(token);
@@ -237,9 +262,11 @@ export class Transport {
         context: { ...context, scope },
       });
     }
+    const description = errorDescription(body, headers);
     return new CxrecError(
       'http_status',
-      `${spec.endpoint} answered ${status}${body.error === undefined ? '' : ` ${body.error}`}`,
+      `${spec.endpoint} answered ${status}${body.error === undefined ? '' : ` ${body.error}`}` +
+        (description === undefined ? '' : `: ${description}`),
       {
         context,
         retryable: status >= 500,
@@ -249,7 +276,7 @@ export class Transport {
   }
 
   private finalError(
-    spec: CallSpec,
+    spec: CallSpec<E>,
     cause: unknown,
     answeredOnce: boolean,
     counts: Record<RetryKind, number>,
@@ -262,7 +289,10 @@ export class Transport {
         `cannot reach CXone after ${counts.fault} attempt${counts.fault === 1 ? '' : 's'}`,
         {
           cause,
-          context: { endpoint: spec.endpoint, host: this.options.baseUrl.host },
+          context: {
+            endpoint: spec.endpoint,
+            host: new URL(spec.path, spec.baseUrl ?? this.options.baseUrl).host,
+          },
         },
       );
     }
@@ -277,6 +307,20 @@ export function missingScopeMessage(scopes: readonly string[], clientId?: string
     `${who} lacks the scope ${scopes.join(' and ')}: bind it to the API client itself, not to a user ` +
     '(Admin > Security > OAuth > API Clients > Scopes); scopes bound to a user are ignored by the client-credentials grant'
   );
+}
+
+/**
+ * The text an error answer gives for itself: the body's description
+ * (OAuth spells it `error_description`, CXone's issuer also
+ * `errorDescription`, the platform APIs `message`), else the classic APIs'
+ * `icStatusDescription` header (their 400s may have an empty body).
+ */
+export function errorDescription(body: ErrorBody, headers: ResponseHeaders): string | undefined {
+  const header = headers['icstatusdescription'];
+  const fromHeader = Array.isArray(header) ? header[0] : header;
+  const text = body.error_description ?? body.errorDescription ?? body.message ?? fromHeader;
+  const trimmed = text?.trim().slice(0, 300);
+  return trimmed === undefined || trimmed === '' ? undefined : trimmed;
 }
 
 /** An error that ends the call as it is, without a retry. */

@@ -67,10 +67,13 @@ export const downloadUrlSchema = z.object({
 });
 export type DownloadUrl = z.infer<typeof downloadUrlSchema>;
 
-/** The error body CXone sends with 4xx answers. */
+/** The error body CXone sends with 4xx answers (the descriptions are the platform dialect's). */
 export const errorBodySchema = z.object({
   error: z.string().optional(),
   required: z.string().optional(),
+  error_description: z.string().optional(),
+  errorDescription: z.string().optional(),
+  message: z.string().optional(),
 });
 export type ErrorBody = z.infer<typeof errorBodySchema>;
 
