@@ -19,7 +19,7 @@ import { isFinalState, workingStates } from '../state/ledger.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { sleep } from '../cxone/clock.js';
 import { discoverWindow, recheckWaiting, type DiscoverContext } from './discover.js';
-import { decodeUploadRef } from './download.js';
+import { decodeUploadRef } from './upload-ref.js';
 import { createDownloadPool } from './download-pool.js';
 import type { PipelineSettings } from './pipeline-settings.js';
 import type { RecordingApi } from './recording-api.js';
