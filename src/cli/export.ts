@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 
 import { CxrecError } from '../errors.js';
 import { runExport, type ExportSummary } from '../pipeline/export-job.js';
-import { openCxone, openState, openStore } from '../runtime.js';
+import { openPipeline } from '../pipeline/runner.js';
 import { commandContext, shutdownSignal } from './command-context.js';
 import { formatBytes, formatDuration, progressDisplay } from './progress-display.js';
 
@@ -44,20 +44,15 @@ export function exportCommand(): Command {
         );
       }
 
-      const cxone = await openCxone(config, log);
-      const ledger = await openState(config);
-      const store = await openStore(config);
+      const pipeline = await openPipeline(config, log);
       const shutdown = shutdownSignal(log);
       const display = progressDisplay();
       let summary: ExportSummary;
       try {
         summary = await runExport({
+          ...pipeline,
           since,
           until,
-          api: cxone.api,
-          ledger,
-          store,
-          dispatcher: cxone.dispatcher,
           settings: config,
           log,
           signal: shutdown.signal,
@@ -66,11 +61,9 @@ export function exportCommand(): Command {
       } finally {
         display.done();
         shutdown.dispose();
-        await store.close?.();
-        await ledger.close();
-        await cxone.close();
+        await pipeline.close();
       }
-      const calls = Object.values(cxone.client.stats()).reduce(
+      const calls = Object.values(pipeline.client.stats()).reduce(
         (sum, byStatus) => sum + Object.values(byStatus).reduce((a, b) => a + b, 0),
         0,
       );

@@ -1,9 +1,9 @@
 import { Command } from 'commander';
 
 import { runService, type ServiceState } from '../pipeline/service-job.js';
-import { openCxone, openState, openStore, type CxoneRuntime } from '../runtime.js';
+import { openPipeline, type OpenedPipeline } from '../pipeline/runner.js';
 import { startServiceHttp, type ServiceHttp } from '../service/http-server.js';
-import { createServiceMetrics } from '../service/metrics.js';
+import { createServiceMetrics, type ServiceMetrics } from '../service/metrics.js';
 import { commandContext, shutdownSignal } from './command-context.js';
 
 export function runCommand(): Command {
@@ -22,23 +22,28 @@ export function runCommand(): Command {
     )
     .action(async (_opts: unknown, command: Command) => {
       const { config, log } = commandContext(command);
-      const ledger = await openState(config);
-      const store = await openStore(config);
       const state: ServiceState = { started: false, discoverer: false, lastError: undefined, passes: 0 };
-      // The metrics read the client's call counts, and the client's limiter is wrapped by the metrics.
-      const holder: { cxone?: CxoneRuntime } = {};
-      const metrics = createServiceMetrics({
-        ledger,
-        apiStats: () => holder.cxone?.client.apiStats,
-        retentionDays: config.retentionDays,
-        now: () => Date.now(),
+      // The metrics read the ledger and the client's call counts, and the client's limiter is wrapped by the metrics.
+      const holder: { pipeline?: OpenedPipeline; metrics?: ServiceMetrics } = {};
+      const pipeline = await openPipeline(config, log, {
+        wrapLimiter: (limiter, ledger) => {
+          holder.metrics = createServiceMetrics({
+            ledger,
+            apiStats: () => holder.pipeline?.client.apiStats,
+            retentionDays: config.retentionDays,
+            now: () => Date.now(),
+          });
+          return holder.metrics.meter(limiter);
+        },
       });
-      const cxone = await openCxone(config, log, { wrapLimiter: (l) => metrics.meter(l) });
-      holder.cxone = cxone;
+      holder.pipeline = pipeline;
       const shutdown = shutdownSignal(log);
       let running = true;
       let http: ServiceHttp | undefined;
       try {
+        const { metrics } = holder;
+        // openPipeline always builds the client, which calls wrapLimiter.
+        if (!metrics) throw new Error('the service metrics were not set up');
         if (config.httpPort !== undefined) {
           http = await startServiceHttp(config.httpPort, metrics.registry, {
             alive: () => running,
@@ -56,10 +61,7 @@ export function runCommand(): Command {
         }
         await runService(
           {
-            api: cxone.api,
-            ledger,
-            store,
-            dispatcher: cxone.dispatcher,
+            ...pipeline,
             settings: config,
             log,
             signal: shutdown.signal,
@@ -72,9 +74,7 @@ export function runCommand(): Command {
         running = false;
         shutdown.dispose();
         await http?.close();
-        await store.close?.();
-        await ledger.close();
-        await cxone.close();
+        await pipeline.close();
       }
       process.exitCode = 0;
     });

@@ -18,8 +18,7 @@
 import type { Logger } from '../log.js';
 import type { Channel, DiscoveredJob, JobRow, Ledger } from '../state/ledger.js';
 import type { ListWindow, Recording, RecordingApi } from './recording-api.js';
-
-const DAY_MS = 86_400_000;
+import { outOfRetention, processingGivenUp } from './recording-policy.js';
 
 export interface DiscoverContext {
   api: RecordingApi;
@@ -85,28 +84,18 @@ export function classify(
   recording: Pick<Recording, 'status' | 'createdDate'>,
   now: number,
 ): Verdict {
-  const created = Date.parse(recording.createdDate);
-  if (created < now - 0.7 * ctx.retentionDays * DAY_MS) {
-    return {
-      state: 'out_of_retention',
-      reason: `older than 70 % of the ${ctx.retentionDays}-day retention`,
-      nextRunAt: now,
-    };
-  }
+  const tooOld = outOfRetention(ctx, recording.createdDate, now);
+  if (tooOld) return { ...tooOld, nextRunAt: now };
   switch (recording.status) {
     case 'Available':
       return { state: 'pending', nextRunAt: now };
     case 'Failed':
       return { state: 'failed_processing', reason: 'transcoding failed', nextRunAt: now };
-    default:
-      if (created + ctx.maxProcessingMinutes * 60_000 <= now) {
-        return {
-          state: 'failed_processing',
-          reason: `still ${recording.status} ${ctx.maxProcessingMinutes} minutes after createdDate`,
-          nextRunAt: now,
-        };
-      }
+    default: {
+      const givenUp = processingGivenUp(ctx, recording.createdDate, recording.status, now);
+      if (givenUp) return { ...givenUp, nextRunAt: now };
       return { state: 'waiting', nextRunAt: now + ctx.pollSeconds * 1000 };
+    }
   }
 }
 

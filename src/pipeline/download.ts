@@ -1,8 +1,13 @@
 /**
- * One recording channel, from CXone to a verified object. The presigned URL
- * is asked for right before the transfer, lives only in this function's
- * memory, and is renewed only when the media host refuses it. A transfer
- * that breaks resumes with Range from the bytes already staged, so nothing
+ * One recording channel, from CXone to a verified object, in four steps:
+ *
+ *   preflight ─▶ transfer with resume ─▶ verify ─▶ commit
+ *   (settled      (Range from what is      (sizes, digests,
+ *    already?)     staged after a break)    ETag md5)
+ *
+ * The presigned URL is asked for right before the transfer, lives only in
+ * this job's memory, and is renewed only when the media host refuses it.
+ * A transfer that breaks resumes from the bytes already staged, so nothing
  * is fetched twice; an object is committed only once its size equals both
  * the announced `sizeBytes` and the host's length, and its md5 equals the
  * ETag when the ETag is one.
@@ -17,9 +22,11 @@ import type { FinalState, JobRow, StoredObjectInfo } from '../state/ledger.js';
 import { recordingObjectKey } from '../storage/keys.js';
 import type { ObjectStore, StagedUpload } from '../storage/object-store.js';
 import { hostAllowed, urlSchemeProblem } from '../url-policy.js';
-import { StreamDigests } from './digests.js';
+import { StreamDigests, type DigestResult } from './digests.js';
 import { transferMedia } from './media-transfer.js';
+import { decodeUploadRef, encodeUploadRef } from './upload-ref.js';
 import type { Channel, DownloadUrl, RecordingApi, RecordingDetail } from './recording-api.js';
+import { retentionEnd } from './recording-policy.js';
 
 /** How many received bytes are hashed and handed to the store at once. */
 const writeBatchBytes = 1024 * 1024;
@@ -58,55 +65,54 @@ export interface DownloadContext {
   onBytes?(n: number): void;
 }
 
+/**
+ * A presigned media link: where to GET the object and what CXone announced.
+ * The steps below receive links only through a `FreshLink`, never from the
+ * client, so another source of links changes `downloadJob` alone.
+ */
+export type MediaLink = Pick<DownloadUrl, 'url' | 'contentType' | 'sizeBytes'>;
+type FreshLink = () => Promise<MediaLink>;
+
+/** What the steps of one job share. */
+interface JobRun {
+  job: JobRow;
+  ctx: DownloadContext;
+  log: Logger;
+  signal: AbortSignal;
+  /** For error messages. */
+  context: { recordingId: string; channel: Channel };
+  /** A new, checked media link (asked for again when the media host refuses one). */
+  freshLink: FreshLink;
+}
+
+/** The transfer ended with every byte the host sent staged; `verify` decides whether they are the object. */
+interface Received {
+  link: MediaLink;
+  /** The host's size of the object (Content-Range or Content-Length). */
+  totalSize: number;
+  etagMd5: string | undefined;
+}
+
+type Step<T> = { outcome: JobOutcome } | T;
+
 export async function downloadJob(
   job: JobRow,
   ctx: DownloadContext,
   signal: AbortSignal,
 ): Promise<JobOutcome> {
   const { recordingId, channel } = job;
-  const log = ctx.log.child({ recordingId, channel });
-  const context = { recordingId, channel };
+  const run: JobRun = {
+    job,
+    ctx,
+    signal,
+    log: ctx.log.child({ recordingId, channel }),
+    context: { recordingId, channel },
+    freshLink: () => newLink(ctx, recordingId, channel, signal),
+  };
 
-  if (channel !== 'combined') {
-    const detail = await getDetail(ctx, recordingId, signal);
-    if (!detail.availableChannels.includes(channel)) {
-      return ctx.channelFallback === 'combined'
-        ? { kind: 'fallback', reason: 'fell back to combined' }
-        : { kind: 'final', state: 'media_unavailable', reason: `channel ${channel} was never captured` };
-    }
-  }
-
-  let link = await newLink(ctx, recordingId, channel, signal);
-  if (link.sizeBytes <= EMPTY_MEDIA_MAX_BYTES) {
-    return {
-      kind: 'final',
-      state: 'media_unavailable',
-      reason: `no audio: channel never captured or empty media (${link.sizeBytes} bytes)`,
-    };
-  }
-  const key = recordingObjectKey(recordingId, channel, link.contentType);
-
-  // Idempotent re-runs: an object already committed with the right size is ours.
-  const existing = await ctx.store.head(key, { signal });
-  if (existing && existing.sizeBytes === link.sizeBytes) {
-    const digests =
-      existing.md5 !== undefined && existing.sha256 !== undefined
-        ? { md5: existing.md5, sha256: existing.sha256 }
-        : await hashStored(ctx.store, key, signal);
-    log.debug({ key }, 'already stored, not downloaded again');
-    return {
-      kind: 'final',
-      state: 'stored',
-      reason: 'already in storage',
-      stored: {
-        key,
-        sizeBytes: existing.sizeBytes,
-        ...digests,
-        contentType: link.contentType,
-        storedAt: ctx.now(),
-      },
-    };
-  }
+  const ready = await preflight(run);
+  if ('outcome' in ready) return ready.outcome;
+  const { link, key } = ready;
 
   const upload = await ctx.store.openUpload(key, {
     contentType: link.contentType,
@@ -114,151 +120,13 @@ export async function downloadJob(
     signal,
     ...resumeTokenFor(job.uploadToken, key),
   });
-  const digests = new StreamDigests();
   try {
-    await ctx.recordUpload({
-      token: encodeUploadRef({ key, token: upload.resumeToken }),
-      bytes: upload.stagedBytes,
-    });
-    if (upload.stagedBytes > 0 && upload.readStaged) {
-      await digests.consume(upload.readStaged({ signal }), signal);
-      log.info({ resumedAt: upload.stagedBytes }, 'resuming a staged upload');
-    }
-
-    // The network hands over 16–64 KiB at a time; hashing and writing in
-    // batches of `writeBatchBytes` costs far fewer calls and file writes.
-    let batch: Buffer[] = [];
-    let batchBytes = 0;
-    const flush = async (): Promise<void> => {
-      if (batchBytes === 0) return;
-      const buf = batch.length === 1 ? (batch[0] as Buffer) : Buffer.concat(batch, batchBytes);
-      batch = [];
-      batchBytes = 0;
-      digests.update(buf);
-      await upload.write(buf, { signal });
-    };
-    const maxAttempts = ctx.maxTransferAttempts ?? 6;
-    let etagMd5: string | undefined;
-    let totalSize: number | undefined;
-    for (let attempt = 1; ; attempt++) {
-      if (upload.bytesWritten >= link.sizeBytes && upload.bytesWritten > 0) {
-        // Everything is staged already (parked after the last byte): nothing
-        // to fetch, and a Range from the end would answer 416. Check and commit.
-        totalSize = link.sizeBytes;
-        break;
-      }
-      try {
-        const result = await transferMedia({
-          url: new URL(link.url),
-          offset: upload.bytesWritten,
-          dispatcher: ctx.dispatcher,
-          signal,
-          context,
-          onChunk: async (chunk) => {
-            ctx.onBytes?.(chunk.length);
-            batch.push(chunk);
-            batchBytes += chunk.length;
-            if (batchBytes >= writeBatchBytes) await flush();
-          },
-        });
-        await flush();
-        etagMd5 = result.etagMd5;
-        totalSize = result.totalSize;
-        break;
-      } catch (err) {
-        // Bytes received before the break are the object's, in order: keep
-        // them, so the resume asks only for what never arrived. If keeping
-        // them fails, the size check below starts the upload over.
-        await flush().catch(() => {
-          batch = [];
-          batchBytes = 0;
-        });
-        if (isAbortError(err) || signal.aborted) {
-          await upload.park().catch(() => undefined);
-          throw err;
-        }
-        if (err instanceof CxrecError && err.context.status === 416) {
-          // What is staged does not fit the object: start over from byte 0.
-          await discard(upload, ctx);
-          return { kind: 'retry', error: err };
-        }
-        if (err instanceof CxrecError && err.code === 'media_missing') {
-          await discard(upload, ctx);
-          return await mediaMissing(ctx, job, signal);
-        }
-        // Bytes may have been hashed but not taken by the store when a write failed:
-        // the digests then no longer match the staged bytes, so start over.
-        if (digests.sizeBytes !== upload.bytesWritten) {
-          await discard(upload, ctx);
-          return { kind: 'retry', error: err };
-        }
-        if (attempt >= maxAttempts || !(isRetryable(err) || isUrlRefused(err))) {
-          await upload.park().catch(() => undefined);
-          return isRetryable(err) ? { kind: 'retry', error: err } : failed(err);
-        }
-        log.info(
-          { err: describeError(err), attempt, at: upload.bytesWritten },
-          'media transfer interrupted, resuming',
-        );
-        if (isUrlRefused(err)) {
-          link = await newLink(ctx, recordingId, channel, signal);
-        } else {
-          await sleep(backoffDelayMs(attempt, ctx.backoff), signal);
-        }
-      }
-    }
-
-    const sizeBytes = upload.bytesWritten;
-    if (totalSize !== link.sizeBytes || sizeBytes !== link.sizeBytes) {
-      // The Processing trap serves an object shorter than announced; a
-      // recording that is really Available and still differs is corrupt.
-      await discard(upload, ctx);
-      const detail = await fetchDetail(ctx, recordingId, signal);
-      if (detail.status === 'Failed') {
-        return { kind: 'final', state: 'failed_processing', reason: 'transcoding failed' };
-      }
-      if (detail.status !== 'Available') {
-        return { kind: 'waiting', status: detail.status, reason: `media incomplete while ${detail.status}` };
-      }
-      return {
-        kind: 'retry',
-        error: new CxrecError('integrity', 'size differs from the announced size', {
-          context: { ...context, announced: link.sizeBytes, hostSize: totalSize, received: sizeBytes },
-        }),
-      };
-    }
-    const result = digests.digest();
-    if (etagMd5 !== undefined && etagMd5 !== result.md5) {
-      await discard(upload, ctx);
-      return {
-        kind: 'retry',
-        error: new CxrecError('integrity', 'md5 differs from the media ETag', {
-          context: { ...context, sizeBytes },
-        }),
-      };
-    }
-
-    const info = await upload.commit({
-      sizeBytes,
-      md5: result.md5,
-      sha256: result.sha256,
-      contentType: link.contentType,
-      signal,
-    });
-    log.debug({ key: info.key, sizeBytes }, 'stored');
-    return {
-      kind: 'final',
-      state: 'stored',
-      reason: 'downloaded',
-      stored: {
-        key: info.key,
-        sizeBytes,
-        md5: result.md5,
-        sha256: result.sha256,
-        contentType: link.contentType,
-        storedAt: ctx.now(),
-      },
-    };
+    const digests = await resumeStaged(run, upload, key);
+    const received = await transferWithResume(run, upload, digests, link);
+    if ('outcome' in received) return received.outcome;
+    const verified = await verify(run, upload, digests, received);
+    if ('outcome' in verified) return verified.outcome;
+    return await commit(run, upload, verified, received.link);
   } finally {
     // A path that neither committed nor discarded the upload (a failed URL
     // renewal, a lost lease, a full disk) parks it: its lock and file are
@@ -268,27 +136,290 @@ export async function downloadJob(
 }
 
 /**
- * The ledger keeps a staged upload as the object key plus the store's
- * token, so a leftover can be discarded without asking CXone for the
- * content type again.
+ * Everything settled before a byte is fetched: a channel never captured,
+ * empty media, an object already stored by an earlier run. Otherwise the
+ * link to fetch and the key it goes to.
  */
-export interface UploadRef {
-  key: string;
-  token: string;
-}
-
-export function encodeUploadRef(ref: UploadRef): string {
-  return JSON.stringify([ref.key, ref.token]);
-}
-
-export function decodeUploadRef(value: string): UploadRef | undefined {
-  try {
-    const parsed: unknown = JSON.parse(value);
-    if (Array.isArray(parsed) && typeof parsed[0] === 'string' && typeof parsed[1] === 'string') {
-      return { key: parsed[0], token: parsed[1] };
+async function preflight(run: JobRun): Promise<Step<{ link: MediaLink; key: string }>> {
+  const { ctx, job, signal } = run;
+  if (job.channel !== 'combined') {
+    const detail = await getDetail(ctx, job.recordingId, signal);
+    if (!detail.availableChannels.includes(job.channel)) {
+      return {
+        outcome:
+          ctx.channelFallback === 'combined'
+            ? { kind: 'fallback', reason: 'fell back to combined' }
+            : {
+                kind: 'final',
+                state: 'media_unavailable',
+                reason: `channel ${job.channel} was never captured`,
+              },
+      };
     }
-  } catch {
-    // Not ours: treated as no upload.
+  }
+
+  const link = await run.freshLink();
+  if (link.sizeBytes <= EMPTY_MEDIA_MAX_BYTES) {
+    return {
+      outcome: {
+        kind: 'final',
+        state: 'media_unavailable',
+        reason: `no audio: channel never captured or empty media (${link.sizeBytes} bytes)`,
+      },
+    };
+  }
+  const key = recordingObjectKey(job.recordingId, job.channel, link.contentType);
+
+  // Idempotent re-runs: an object already committed with the right size is ours.
+  const existing = await ctx.store.head(key, { signal });
+  if (existing && existing.sizeBytes === link.sizeBytes) {
+    const digests =
+      existing.md5 !== undefined && existing.sha256 !== undefined
+        ? { md5: existing.md5, sha256: existing.sha256 }
+        : await hashStored(ctx.store, key, signal);
+    run.log.debug({ key }, 'already stored, not downloaded again');
+    return {
+      outcome: {
+        kind: 'final',
+        state: 'stored',
+        reason: 'already in storage',
+        stored: {
+          key,
+          sizeBytes: existing.sizeBytes,
+          ...digests,
+          contentType: link.contentType,
+          storedAt: ctx.now(),
+        },
+      },
+    };
+  }
+  return { link, key };
+}
+
+/** Records the upload in the ledger before its first byte, and hashes what an earlier attempt staged. */
+async function resumeStaged(run: JobRun, upload: StagedUpload, key: string): Promise<StreamDigests> {
+  await run.ctx.recordUpload({
+    token: encodeUploadRef({ key, token: upload.resumeToken }),
+    bytes: upload.stagedBytes,
+  });
+  const digests = new StreamDigests();
+  if (upload.stagedBytes > 0 && upload.readStaged) {
+    await digests.consume(upload.readStaged({ signal: run.signal }), run.signal);
+    run.log.info({ resumedAt: upload.stagedBytes }, 'resuming a staged upload');
+  }
+  return digests;
+}
+
+/**
+ * Fetches the media into the upload, resuming with Range from what is
+ * staged after each break, until the host has sent everything, the
+ * attempts run out, or the break says the job is over.
+ */
+async function transferWithResume(
+  run: JobRun,
+  upload: StagedUpload,
+  digests: StreamDigests,
+  firstLink: MediaLink,
+): Promise<Step<Received>> {
+  const { ctx, signal } = run;
+  const maxAttempts = ctx.maxTransferAttempts ?? 6;
+  const writer = batchedWriter(upload, digests, signal);
+  let link = firstLink;
+  for (let attempt = 1; ; attempt++) {
+    if (upload.bytesWritten >= link.sizeBytes && upload.bytesWritten > 0) {
+      // Everything is staged already (parked after the last byte): nothing
+      // to fetch, and a Range from the end would answer 416. Check and commit.
+      return { link, totalSize: link.sizeBytes, etagMd5: undefined };
+    }
+    try {
+      const result = await transferMedia({
+        url: new URL(link.url),
+        offset: upload.bytesWritten,
+        dispatcher: ctx.dispatcher,
+        signal,
+        context: run.context,
+        onChunk: async (chunk) => {
+          ctx.onBytes?.(chunk.length);
+          await writer.push(chunk);
+        },
+      });
+      await writer.flush();
+      return { link, totalSize: result.totalSize, etagMd5: result.etagMd5 };
+    } catch (err) {
+      // Bytes received before the break are the object's, in order: keep
+      // them, so the resume asks only for what never arrived. A batch whose
+      // write fails is neither staged nor hashed, so the resume fetches it again.
+      await writer.flush().catch(() => undefined);
+      switch (afterBreak(err, signal, attempt, maxAttempts)) {
+        case 'stop':
+          await upload.park().catch(() => undefined);
+          throw err;
+        case 'start over':
+          // What is staged does not fit the object: start over from byte 0.
+          await discard(upload, ctx);
+          return { outcome: { kind: 'retry', error: err } };
+        case 'media missing':
+          await discard(upload, ctx);
+          return { outcome: await mediaMissing(run) };
+        case 'give up':
+          await upload.park().catch(() => undefined);
+          return { outcome: isRetryable(err) ? { kind: 'retry', error: err } : failed(err) };
+        case 'new link':
+          logResume(run, err, attempt, upload);
+          link = await run.freshLink();
+          break;
+        case 'back off':
+          logResume(run, err, attempt, upload);
+          await sleep(backoffDelayMs(attempt, ctx.backoff), signal);
+          break;
+      }
+    }
+  }
+}
+
+/** What a broken transfer leads to. */
+function afterBreak(
+  err: unknown,
+  signal: AbortSignal,
+  attempt: number,
+  maxAttempts: number,
+): 'stop' | 'start over' | 'media missing' | 'give up' | 'new link' | 'back off' {
+  if (isAbortError(err) || signal.aborted) return 'stop';
+  if (err instanceof CxrecError && err.context.status === 416) return 'start over';
+  if (err instanceof CxrecError && err.code === 'media_missing') return 'media missing';
+  if (attempt >= maxAttempts || !(isRetryable(err) || isUrlRefused(err))) return 'give up';
+  return isUrlRefused(err) ? 'new link' : 'back off';
+}
+
+function logResume(run: JobRun, err: unknown, attempt: number, upload: StagedUpload): void {
+  run.log.info(
+    { err: describeError(err), attempt, at: upload.bytesWritten },
+    'media transfer interrupted, resuming',
+  );
+}
+
+/**
+ * The network hands over 16–64 KiB at a time; writing and hashing in
+ * batches of `writeBatchBytes` costs far fewer calls and file writes. A
+ * batch is hashed only after the store took it, so the digests always
+ * cover exactly the staged bytes, even after a failed write.
+ */
+function batchedWriter(
+  upload: StagedUpload,
+  digests: StreamDigests,
+  signal: AbortSignal,
+): { push(chunk: Buffer): Promise<void>; flush(): Promise<void> } {
+  let batch: Buffer[] = [];
+  let batchBytes = 0;
+  const flush = async (): Promise<void> => {
+    if (batchBytes === 0) return;
+    const buf = batch.length === 1 ? (batch[0] as Buffer) : Buffer.concat(batch, batchBytes);
+    batch = [];
+    batchBytes = 0;
+    await upload.write(buf, { signal });
+    digests.update(buf);
+  };
+  return {
+    async push(chunk) {
+      batch.push(chunk);
+      batchBytes += chunk.length;
+      if (batchBytes >= writeBatchBytes) await flush();
+    },
+    flush,
+  };
+}
+
+/**
+ * The staged bytes must be the announced object: the announced size, the
+ * host's size, the bytes hashed, and the ETag's md5 when it has one.
+ * Returns their digests, or the outcome of a mismatch (the upload discarded).
+ */
+async function verify(
+  run: JobRun,
+  upload: StagedUpload,
+  digests: StreamDigests,
+  received: Received,
+): Promise<Step<DigestResult>> {
+  const { ctx, context } = run;
+  const { link, totalSize } = received;
+  const sizeBytes = upload.bytesWritten;
+  if (totalSize !== link.sizeBytes || sizeBytes !== link.sizeBytes) {
+    // The Processing trap serves an object shorter than announced; a
+    // recording that is really Available and still differs is corrupt.
+    await discard(upload, ctx);
+    const detail = await fetchDetail(ctx, context.recordingId, run.signal);
+    return {
+      outcome: processingTrap(detail, 'media incomplete') ?? {
+        kind: 'retry',
+        error: new CxrecError('integrity', 'size differs from the announced size', {
+          context: { ...context, announced: link.sizeBytes, hostSize: totalSize, received: sizeBytes },
+        }),
+      },
+    };
+  }
+  if (digests.sizeBytes !== sizeBytes) {
+    // Cannot happen while the store keeps its promise that a failed write
+    // counts nothing; if it breaks it, the digests would not be the object's.
+    await discard(upload, ctx);
+    return {
+      outcome: {
+        kind: 'retry',
+        error: new CxrecError('integrity', 'bytes hashed differ from bytes staged', {
+          context: { ...context, hashed: digests.sizeBytes, staged: sizeBytes },
+        }),
+      },
+    };
+  }
+  const result = digests.digest();
+  if (received.etagMd5 !== undefined && received.etagMd5 !== result.md5) {
+    await discard(upload, ctx);
+    return {
+      outcome: {
+        kind: 'retry',
+        error: new CxrecError('integrity', 'md5 differs from the media ETag', {
+          context: { ...context, sizeBytes },
+        }),
+      },
+    };
+  }
+  return result;
+}
+
+async function commit(
+  run: JobRun,
+  upload: StagedUpload,
+  digests: DigestResult,
+  link: MediaLink,
+): Promise<JobOutcome> {
+  const { sizeBytes, md5, sha256 } = digests;
+  const info = await upload.commit({
+    sizeBytes,
+    md5,
+    sha256,
+    contentType: link.contentType,
+    signal: run.signal,
+  });
+  run.log.debug({ key: info.key, sizeBytes }, 'stored');
+  return {
+    kind: 'final',
+    state: 'stored',
+    reason: 'downloaded',
+    stored: { key: info.key, sizeBytes, md5, sha256, contentType: link.contentType, storedAt: run.ctx.now() },
+  };
+}
+
+/**
+ * The Processing trap (contract §5): search said Available, but the media is
+ * missing or short. A fresh detail decides: `Failed` settles the job, any
+ * other status but `Available` sends it back to wait. Undefined when the
+ * recording really is Available (the caller's fault to classify).
+ */
+function processingTrap(detail: RecordingDetail, what: string): JobOutcome | undefined {
+  if (detail.status === 'Failed') {
+    return { kind: 'final', state: 'failed_processing', reason: 'transcoding failed' };
+  }
+  if (detail.status !== 'Available') {
+    return { kind: 'waiting', status: detail.status, reason: `${what} while ${detail.status}` };
   }
   return undefined;
 }
@@ -298,12 +429,13 @@ function resumeTokenFor(stored: string | null, key: string): { resumeToken?: str
   return ref?.key === key ? { resumeToken: ref.token } : {};
 }
 
+/** A new download URL from CXone, refused unless its host is one CXREC_MEDIA_HOSTS allows. */
 async function newLink(
   ctx: DownloadContext,
   recordingId: string,
   channel: Channel,
   signal: AbortSignal,
-): Promise<DownloadUrl> {
+): Promise<MediaLink> {
   const link = await ctx.api.downloadUrl(recordingId, channel, { signal });
   const url = new URL(link.url);
   const schemeProblem = urlSchemeProblem(link.url);
@@ -323,34 +455,31 @@ async function newLink(
 }
 
 /** Media answered 404: purged by retention, gone, or not Available after all. */
-async function mediaMissing(ctx: DownloadContext, job: JobRow, signal: AbortSignal): Promise<JobOutcome> {
-  const retentionEnd = Date.parse(job.meta.createdDate) + ctx.retentionDays * 86_400_000;
-  if (retentionEnd <= ctx.now()) {
+async function mediaMissing(run: JobRun): Promise<JobOutcome> {
+  const { ctx, job } = run;
+  const defaultEnd = retentionEnd(ctx, job.meta.createdDate);
+  if (defaultEnd <= ctx.now()) {
     return { kind: 'final', state: 'purged', reason: 'media purged by retention' };
   }
   let detail: RecordingDetail;
   try {
-    detail = await fetchDetail(ctx, job.recordingId, signal);
+    detail = await fetchDetail(ctx, job.recordingId, run.signal);
   } catch (err) {
     if (err instanceof CxrecError && err.code === 'not_found') {
       return { kind: 'final', state: 'purged', reason: 'recording no longer exists' };
     }
     throw err;
   }
-  if (detail.status === 'Failed') {
-    return { kind: 'final', state: 'failed_processing', reason: 'transcoding failed' };
-  }
-  if (detail.status !== 'Available') {
-    return { kind: 'waiting', status: detail.status, reason: `media missing while ${detail.status}` };
-  }
-  const expires = detail.retentionExpiresAt == null ? retentionEnd : Date.parse(detail.retentionExpiresAt);
+  const trapped = processingTrap(detail, 'media missing');
+  if (trapped) return trapped;
+  const expires = detail.retentionExpiresAt == null ? defaultEnd : Date.parse(detail.retentionExpiresAt);
   if (expires <= ctx.now()) {
     return { kind: 'final', state: 'purged', reason: 'media purged by retention' };
   }
   return {
     kind: 'retry',
     error: new CxrecError('media_missing', 'media answered 404 for an Available recording within retention', {
-      context: { recordingId: job.recordingId, channel: job.channel },
+      context: run.context,
       retryable: true,
     }),
   };

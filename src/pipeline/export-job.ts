@@ -11,29 +11,19 @@
  * token, one search call per 100 recordings (twice: first and last
  * listing) and one download-URL call per recording.
  */
-import { CxrecError, describeError, isRetryable } from '../errors.js';
-import { backoffDelayMs } from '../cxone/retry-policy.js';
-import type { Logger } from '../log.js';
-import type { FinalState, JobRow, Ledger } from '../state/ledger.js';
-import { isFinalState, workingStates } from '../state/ledger.js';
-import type { ObjectStore } from '../storage/object-store.js';
 import { sleep } from '../cxone/clock.js';
-import { discoverWindow, recheckWaiting, type DiscoverContext } from './discover.js';
-import { decodeUploadRef } from './download.js';
-import { createDownloadPool } from './download-pool.js';
+import { CxrecError, describeError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { FinalState, JobRow } from '../state/ledger.js';
+import { isFinalState, workingStates } from '../state/ledger.js';
+import { discoverWindow, recheckWaiting } from './discover.js';
 import type { PipelineSettings } from './pipeline-settings.js';
-import type { RecordingApi } from './recording-api.js';
+import { startRunner, type PipelineResources } from './runner.js';
 import { writeSidecars } from './sidecars.js';
-import { isFatal, newOwnerId, releaseDeadLocalLeases } from './workers.js';
-import type { Dispatcher } from 'undici';
 
-export interface ExportOptions {
+export interface ExportOptions extends PipelineResources {
   since: Date;
   until: Date;
-  api: RecordingApi;
-  ledger: Ledger;
-  store: ObjectStore;
-  dispatcher: Dispatcher;
   settings: PipelineSettings;
   log: Logger;
   signal: AbortSignal;
@@ -68,44 +58,26 @@ export interface ExportSummary {
 export async function runExport(options: ExportOptions): Promise<ExportSummary> {
   const now = options.now ?? (() => Date.now());
   const started = now();
-  const { ledger, store, log } = options;
-  const owner = newOwnerId();
+  const { ledger, store, log, settings, signal } = options;
   const window = { from: options.since.toISOString(), to: options.until.toISOString() };
   let bytes = 0;
   let phase: ExportProgress['phase'] = 'listing';
   let listings = 0;
 
-  await releaseDeadLocalLeases(ledger, now(), log);
-  await discardAbandonedUploads(ledger, store, now(), log);
-
-  const { settings } = options;
-  const discoverCtx: DiscoverContext = { ...settings, api: options.api, ledger, log, now };
-  const pool = createDownloadPool({
-    api: options.api,
-    ledger,
-    store,
-    dispatcher: options.dispatcher,
-    settings,
-    owner,
-    log,
+  const runner = await startRunner({
+    ...options,
     now,
     onBytes: (n) => {
       bytes += n;
     },
   });
-
-  /** A listing that meets a fault its client could not ride out is tried again, a few times, before the export gives up. */
-  const retrying = <T>(what: string, fn: () => Promise<T>): Promise<T> =>
-    retryTransient(what, fn, options.signal, log, settings.backoffSeconds * 1000);
-
-  const stopWorkers = new AbortController();
-  const workerSignal = AbortSignal.any([options.signal, stopWorkers.signal]);
-  const workers = pool.run(workerSignal);
+  const { pool, discoverCtx } = runner;
+  const retrying = <T>(what: string, fn: () => Promise<T>): Promise<T> => runner.retrying(what, fn, signal);
+  const workers = runner.startWorkers(signal);
 
   /** Rows of this window not settled yet: few, so cheap to read every tick. */
-  const openRows = async (): Promise<JobRow[]> =>
-    inWindow(await ledger.list({ states: workingStates }), window);
-  // A whole-window count is a read of every row: refreshed every few seconds only.
+  const openRows = (): Promise<JobRow[]> => ledger.list({ states: workingStates, created: window });
+  // A whole-window count reads every row of the window: refreshed every few seconds only.
   let windowTally = { total: 0, stored: 0, at: -Infinity };
   const progressTimer = setInterval(() => {
     reportProgress().catch((err: unknown) => log.debug({ err }, 'progress read failed'));
@@ -113,7 +85,7 @@ export async function runExport(options: ExportOptions): Promise<ExportSummary> 
   async function reportProgress(): Promise<void> {
     if (!options.onProgress) return;
     if (now() - windowTally.at > 5000) {
-      const rows = await windowRows(ledger, window);
+      const rows = await ledger.list({ created: window });
       windowTally = {
         total: rows.length,
         stored: rows.filter((r) => r.state === 'stored').length,
@@ -122,7 +94,7 @@ export async function runExport(options: ExportOptions): Promise<ExportSummary> 
     }
     const open = await openRows();
     options.onProgress({
-      phase: options.signal.aborted ? 'stopping' : phase,
+      phase: signal.aborted ? 'stopping' : phase,
       total: Math.max(windowTally.total, open.length),
       done: Math.max(0, windowTally.total - open.length),
       stored: windowTally.stored,
@@ -135,13 +107,13 @@ export async function runExport(options: ExportOptions): Promise<ExportSummary> 
 
   try {
     listings++;
-    await retrying('listing', () => discoverWindow(discoverCtx, window, options.signal));
+    await retrying('listing', () => discoverWindow(discoverCtx, window, signal));
     pool.notify();
     phase = 'downloading';
     for (;;) {
       if (pool.fatalError) throw pool.fatalError;
-      options.signal.throwIfAborted();
-      await retrying('re-check', () => recheckWaiting(discoverCtx, options.signal)).then((r) => {
+      signal.throwIfAborted();
+      await retrying('re-check', () => recheckWaiting(discoverCtx, signal)).then((r) => {
         if (r.becameAvailable > 0) pool.notify();
       });
       // Only this window's rows decide the end: a shared ledger may hold others' work.
@@ -151,7 +123,7 @@ export async function runExport(options: ExportOptions): Promise<ExportSummary> 
         phase = 'final listing';
         windowTally.at = -Infinity;
         listings++;
-        const last = await retrying('listing', () => discoverWindow(discoverCtx, window, options.signal));
+        const last = await retrying('listing', () => discoverWindow(discoverCtx, window, signal));
         // A retried listing may have upserted rows in its failed attempt and report 0 new: check the rows too.
         if (last.inserted === 0 && (await retrying('ledger read', openRows)).length === 0) break;
         log.info({ found: last.inserted }, 'the last listing found recordings indexed late; continuing');
@@ -160,32 +132,27 @@ export async function runExport(options: ExportOptions): Promise<ExportSummary> 
         continue;
       }
       phase = waiting > 0 && waiting === open.length ? 'waiting' : 'downloading';
-      await sleep(250, options.signal).catch(() => undefined);
+      await sleep(250, signal).catch(() => undefined);
     }
     phase = 'done';
   } catch (err) {
-    if (!options.signal.aborted) {
-      stopWorkers.abort(err);
-      await workers;
+    if (!signal.aborted) {
+      await workers.stop(err);
       clearInterval(progressTimer);
       if (err instanceof CxrecError) throw err;
       throw new CxrecError('aborted', `export stopped: ${describeError(err).message}`, { cause: err });
     }
   } finally {
-    stopWorkers.abort();
-    await workers;
+    await workers.stop();
     clearInterval(progressTimer);
   }
   if (pool.fatalError) throw pool.fatalError;
   await reportProgress().catch((err: unknown) => log.debug({ err }, 'progress read failed'));
 
-  if (!options.signal.aborted) {
-    await discardAbandonedUploads(ledger, store, now(), log);
-    await sweepStaging(ledger, store, options.signal, log);
-  }
-  const rows = await windowRows(ledger, window);
-  if (settings.sidecars && !options.signal.aborted) {
-    const written = await writeSidecars(store, rows, options.signal);
+  if (!signal.aborted) await runner.housekeeping(signal);
+  const rows = await ledger.list({ created: window });
+  if (settings.sidecars && !signal.aborted) {
+    const written = await writeSidecars(store, rows, signal);
     log.debug({ written }, 'metadata sidecars written');
   }
   const byState: ExportSummary['byState'] = {};
@@ -206,79 +173,6 @@ export async function runExport(options: ExportOptions): Promise<ExportSummary> 
     bytesDownloaded: bytes,
     listings,
     elapsedMs: now() - started,
-    interrupted: options.signal.aborted,
+    interrupted: signal.aborted,
   };
-}
-
-/** Rows of recordings created in the window (fallback rows included: they share the recording). */
-async function windowRows(ledger: Ledger, window: { from: string; to: string }): Promise<JobRow[]> {
-  return inWindow(await ledger.list({}), window);
-}
-
-function inWindow(rows: readonly JobRow[], window: { from: string; to: string }): JobRow[] {
-  const from = Date.parse(window.from);
-  const to = Date.parse(window.to);
-  return rows.filter((r) => {
-    const t = Date.parse(r.meta.createdDate);
-    return t >= from && t < to;
-  });
-}
-
-/** Staged uploads of rows that will not resume them (final rows, or leases long dead) are removed. */
-export async function discardAbandonedUploads(
-  ledger: Ledger,
-  store: ObjectStore,
-  now: number,
-  log: Logger,
-): Promise<void> {
-  for (const row of await ledger.listAbandonedUploads(now)) {
-    if (!isFinalState(row.state) || row.uploadToken === null) continue;
-    const ref = decodeUploadRef(row.uploadToken);
-    try {
-      if (ref) await store.discardUpload(ref.key, ref.token);
-      await ledger.clearAbandonedUpload(row, row.uploadToken, now);
-    } catch (err) {
-      log.warn(
-        { err, recordingId: row.recordingId, channel: row.channel },
-        'could not discard a staged upload',
-      );
-    }
-  }
-}
-
-/** Leftovers of killed runs that no ledger row will resume are removed, so `.partial/` ends empty. */
-export async function sweepStaging(
-  ledger: Ledger,
-  store: ObjectStore,
-  signal: AbortSignal,
-  log: Logger,
-): Promise<void> {
-  if (!store.sweepStaging) return;
-  const keepTokens = new Set<string>();
-  for (const row of await ledger.list({ states: ['pending', 'downloading', 'waiting'] })) {
-    const ref = row.uploadToken === null ? undefined : decodeUploadRef(row.uploadToken);
-    if (ref) keepTokens.add(ref.token);
-  }
-  const removed = await store.sweepStaging({ signal, keepTokens });
-  if (removed > 0) log.info({ removed }, 'removed staging leftovers of earlier runs');
-}
-
-export async function retryTransient<T>(
-  what: string,
-  fn: () => Promise<T>,
-  signal: AbortSignal,
-  log: Logger,
-  baseMs: number,
-  attempts = 5,
-): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (signal.aborted || isFatal(err) || !isRetryable(err) || attempt >= attempts) throw err;
-      const delayMs = backoffDelayMs(attempt, { baseMs, capMs: 60_000, random: Math.random });
-      log.warn({ err, attempt, retryInMs: delayMs }, `${what} failed; trying again`);
-      await sleep(delayMs, signal);
-    }
-  }
 }

@@ -12,21 +12,17 @@
  * watermark yet, lists everything still within 70 % of the retention, so a
  * freshly started service leaves nothing behind that can still be fetched.
  */
-import type { Dispatcher } from 'undici';
-
 import { sleep } from '../cxone/clock.js';
 import { CxrecError, describeError, isRetryable } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { Channel, JobRow, Ledger } from '../state/ledger.js';
-import type { ObjectStore } from '../storage/object-store.js';
-import { discoverWindow, recheckWaiting, type DiscoverContext } from './discover.js';
+import type { Channel, JobRow } from '../state/ledger.js';
+import { discoverWindow, recheckWaiting } from './discover.js';
 import type { JobOutcome } from './download.js';
-import { createDownloadPool } from './download-pool.js';
-import { discardAbandonedUploads, retryTransient, sweepStaging } from './export-job.js';
 import type { PipelineSettings } from './pipeline-settings.js';
-import type { RecordingApi } from './recording-api.js';
+import { oldestFetchable } from './recording-policy.js';
+import { startRunner, type PipelineResources } from './runner.js';
 import { writeSidecars } from './sidecars.js';
-import { isFatal, newOwnerId, releaseDeadLocalLeases } from './workers.js';
+import { isFatal } from './workers.js';
 
 const DAY_MS = 86_400_000;
 /** How far back each pass re-lists behind the watermark, for late-indexed recordings. */
@@ -50,11 +46,7 @@ function stopsService(err: unknown): err is CxrecError {
 }
 const discovererLease = 'discoverer';
 
-export interface ServiceOptions {
-  api: RecordingApi;
-  ledger: Ledger;
-  store: ObjectStore;
-  dispatcher: Dispatcher;
+export interface ServiceOptions extends PipelineResources {
   settings: PipelineSettings;
   log: Logger;
   /** Stops the service: no new claims, transfers parked, the lease released. */
@@ -79,36 +71,25 @@ export interface ServiceState {
 export async function runService(options: ServiceOptions, state: ServiceState): Promise<void> {
   const now = options.now ?? (() => Date.now());
   const { ledger, store, log, settings, signal } = options;
-  const owner = newOwnerId();
   const stopping = (): boolean => signal.aborted;
   const leaseMs = Math.max(60_000, 3 * settings.discoverSeconds * 1000);
   const deepEvery = Math.max(1, Math.round(deepPassEveryMs / (settings.discoverSeconds * 1000)));
 
-  await releaseDeadLocalLeases(ledger, now(), log);
-  await discardAbandonedUploads(ledger, store, now(), log);
-
-  const discoverCtx: DiscoverContext = { ...settings, api: options.api, ledger, log, now };
-  const pool = createDownloadPool({
-    api: options.api,
-    ledger,
-    store,
-    dispatcher: options.dispatcher,
-    settings,
-    owner,
-    log,
+  /** Recordings with a channel settled since the last sidecar pass. */
+  const settled = new Set<string>();
+  const runner = await startRunner({
+    ...options,
     now,
-    ...(options.onBytes ? { onBytes: options.onBytes } : {}),
     onJobDone: (outcome, ms, job) => {
       if (outcome.kind === 'final' || outcome.kind === 'fallback') settled.add(job.recordingId);
       options.onJobDone?.(outcome, ms);
     },
     isFatal: stopsService,
   });
-  /** Recordings with a channel settled since the last sidecar pass. */
-  const settled = new Set<string>();
+  const { owner, pool, discoverCtx } = runner;
+  const retrying = <T>(what: string, fn: () => Promise<T>): Promise<T> => runner.retrying(what, fn, signal);
   // The pool stops with the service, and also when the loop below ends on a fatal error.
-  const stopPool = new AbortController();
-  const workers = pool.run(AbortSignal.any([signal, stopPool.signal]));
+  const workers = runner.startWorkers(signal);
   log.info(
     { owner, concurrency: settings.concurrency, discoverSeconds: settings.discoverSeconds },
     'service started',
@@ -131,15 +112,8 @@ export async function runService(options: ServiceOptions, state: ServiceState): 
           } finally {
             clearInterval(renew);
           }
-          await discardAbandonedUploads(ledger, store, now(), log);
-          await sweepStaging(ledger, store, signal, log);
-          const rechecked = await retryTransient(
-            're-check',
-            () => recheckWaiting(discoverCtx, signal),
-            signal,
-            log,
-            settings.backoffSeconds * 1000,
-          );
+          await runner.housekeeping(signal);
+          const rechecked = await retrying('re-check', () => recheckWaiting(discoverCtx, signal));
           if (rechecked.becameAvailable > 0) pool.notify();
           state.lastError = undefined;
         }
@@ -160,8 +134,7 @@ export async function runService(options: ServiceOptions, state: ServiceState): 
       await sleep(settings.discoverSeconds * 1000, signal).catch(() => undefined);
     }
   } finally {
-    stopPool.abort();
-    await workers;
+    await workers.stop();
     if (settings.sidecars && settled.size > 0) {
       await writeSettledSidecars().catch((err: unknown) =>
         log.warn({ err }, 'writing metadata sidecars failed'),
@@ -203,17 +176,10 @@ export async function runService(options: ServiceOptions, state: ServiceState): 
     const lookback = state.passes % deepEvery === deepEvery - 1 ? deepLookbackMs : lateIndexOverlapMs;
     const from =
       watermark === undefined
-        ? new Date(to.getTime() - 0.7 * settings.retentionDays * DAY_MS)
+        ? new Date(oldestFetchable(settings, to.getTime()))
         : new Date(Math.min(Date.parse(watermark), to.getTime()) - lookback);
     const window = { from: from.toISOString(), to: to.toISOString() };
-    const list = () =>
-      retryTransient(
-        'listing',
-        () => discoverWindow(discoverCtx, window, signal),
-        signal,
-        log,
-        settings.backoffSeconds * 1000,
-      );
+    const list = () => retrying('listing', () => discoverWindow(discoverCtx, window, signal));
     // Inserts while paging shift items across pages, so a listing that found
     // something new may have skipped something else (contract §2): as export
     // does, list the window again until a listing finds nothing new, and only

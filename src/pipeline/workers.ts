@@ -18,6 +18,7 @@ import type { Logger } from '../log.js';
 import type { JobRow, Ledger } from '../state/ledger.js';
 import { nextRecheckAt } from './discover.js';
 import type { JobOutcome } from './download.js';
+import { processingGivenUp } from './recording-policy.js';
 
 /** Errors that no retry of any job can fix: stop the whole run and say why. */
 const fatalCodes = new Set(['auth_failed', 'scope_missing', 'unreachable', 'config_invalid', 'ledger']);
@@ -191,17 +192,15 @@ export class WorkerPool {
       case 'waiting': {
         // The Processing trap: wait like any recording still processing, with
         // backoff, and give up at the same deadline.
-        const { pollSeconds, maxProcessingMinutes } = this.options.waiting;
-        if (Date.parse(job.meta.createdDate) + maxProcessingMinutes * 60_000 <= now) {
-          await ledger.finish(key, owner, {
-            state: 'failed_processing',
-            reason: `still ${outcome.status} ${maxProcessingMinutes} minutes after createdDate`,
-          });
+        const { waiting } = this.options;
+        const givenUp = processingGivenUp(waiting, job.meta.createdDate, outcome.status, now);
+        if (givenUp) {
+          await ledger.finish(key, owner, givenUp);
           return;
         }
         await ledger.defer(key, owner, {
           state: 'waiting',
-          nextRunAt: nextRecheckAt(pollSeconds, job.firstSeenAt, now),
+          nextRunAt: nextRecheckAt(waiting.pollSeconds, job.firstSeenAt, now),
           countAttempt: false,
           status: outcome.status,
           errorCode: 'not_available',

@@ -247,3 +247,21 @@ export function compareKey(
     Buffer.compare(Buffer.from(a.channel), Buffer.from(b.channel))
   );
 }
+
+/**
+ * The `created_date` text bounds of a `Ledger.list` window. createdDate is
+ * stored as CXone sent it: ISO-8601 UTC of one-second resolution (contract
+ * §2), so text order is time order. Each bound is taken up to the next whole
+ * second and cut to `YYYY-MM-DDTHH:MM:SS`: a stored value of that second or
+ * later sorts at or after it whatever suffix it has (`Z`, `.000Z`), one of
+ * an earlier second before it. So `bound ≤ created_date` is
+ * `createdDate ≥ instant`, exactly, and the index on created_date serves it.
+ */
+export function createdDateBounds(window: { from: string; to: string }): { from: string; to: string } {
+  const bound = (iso: string): string => {
+    const ms = Date.parse(iso);
+    if (Number.isNaN(ms)) throw new RangeError(`not an ISO-8601 instant: ${JSON.stringify(iso)}`);
+    return new Date(Math.ceil(ms / 1000) * 1000).toISOString().slice(0, 19);
+  };
+  return { from: bound(window.from), to: bound(window.to) };
+}

@@ -108,6 +108,18 @@ export interface JobRow extends JobKey {
   updatedAt: number;
 }
 
+export interface ListFilter {
+  states?: readonly JobState[];
+  dueBefore?: number;
+  /**
+   * ISO-8601 instants, `from ≤ createdDate < to` (the window `export` was
+   * given). Read through the createdDate index, so a window costs its own
+   * rows, not the whole ledger's.
+   */
+  created?: { from: string; to: string };
+  limit?: number;
+}
+
 export interface ClaimOptions {
   owner: string;
   limit: number;
@@ -207,8 +219,12 @@ export interface Ledger {
   markAvailable(recordingIds: readonly string[], now: number): Promise<number>;
 
   get(key: JobKey): Promise<JobRow | undefined>;
-  /** Rows in `states` (all when absent) due by `dueBefore` (any when absent), ordered by createdDate. */
-  list(filter: { states?: readonly JobState[]; dueBefore?: number; limit?: number }): Promise<JobRow[]>;
+  /**
+   * Rows in `states` (all when absent) due by `dueBefore` (any when absent),
+   * of recordings created within `created` (any when absent), ordered by
+   * createdDate.
+   */
+  list(filter: ListFilter): Promise<JobRow[]>;
   /** Every stored row, ordered by recordingId and channel (manifest, verify). */
   listStored(): AsyncIterable<JobRow>;
   /** Rows holding an upload token whose lease is not live (leftovers to resume or discard). */

@@ -13,6 +13,7 @@ import { CxrecError, systemCode } from '../errors.js';
 import {
   buildCounts,
   compareKey,
+  createdDateBounds,
   errorColumns,
   lastPerKey,
   toDiscoveredRecord,
@@ -27,9 +28,9 @@ import type {
   FinalState,
   JobKey,
   JobRow,
-  JobState,
   Ledger,
   LedgerCounts,
+  ListFilter,
   StoredObjectInfo,
   UpsertResult,
 } from './ledger.js';
@@ -449,21 +450,26 @@ export class PostgresLedger implements Ledger {
     return row && toJobRow(row);
   }
 
-  async list(filter: {
-    states?: readonly JobState[];
-    dueBefore?: number;
-    limit?: number;
-  }): Promise<JobRow[]> {
+  async list(filter: ListFilter): Promise<JobRow[]> {
     if (filter.states?.length === 0) return [];
+    const created = filter.created ? createdDateBounds(filter.created) : undefined;
     // NULL parameters switch a condition off (LIMIT NULL is no limit), so one statement serves every filter.
     const { rows } = await this.#query<JobRecord>(
       'list',
       `SELECT * FROM jobs
        WHERE ($1::text[] IS NULL OR state = ANY($1::text[]))
          AND ($2::bigint IS NULL OR next_run_at <= $2)
+         AND ($4::text IS NULL OR created_date >= $4)
+         AND ($5::text IS NULL OR created_date < $5)
        ORDER BY created_date, recording_id, channel
        LIMIT $3`,
-      [filter.states ?? null, filter.dueBefore ?? null, filter.limit ?? null],
+      [
+        filter.states ?? null,
+        filter.dueBefore ?? null,
+        filter.limit ?? null,
+        created?.from ?? null,
+        created?.to ?? null,
+      ],
     );
     return rows.map(toJobRow);
   }

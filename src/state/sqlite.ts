@@ -23,6 +23,7 @@ import { CxrecError } from '../errors.js';
 import {
   buildCounts,
   compareKey,
+  createdDateBounds,
   errorColumns,
   lastPerKey,
   toDiscoveredRecord,
@@ -37,9 +38,9 @@ import type {
   FinalState,
   JobKey,
   JobRow,
-  JobState,
   Ledger,
   LedgerCounts,
+  ListFilter,
   StoredObjectInfo,
   UpsertResult,
 } from './ledger.js';
@@ -490,25 +491,35 @@ export class SqliteLedger implements Ledger {
     return row && toJobRow(row);
   }
 
-  async list(filter: {
-    states?: readonly JobState[];
-    dueBefore?: number;
-    limit?: number;
-  }): Promise<JobRow[]> {
+  async list(filter: ListFilter): Promise<JobRow[]> {
     if (filter.states?.length === 0) return [];
+    const created = filter.created ? createdDateBounds(filter.created) : undefined;
     // NULL parameters switch a condition off, so one statement serves every filter.
     const rows = this.#sync('list', () =>
       this.#db
-        .prepare<{ states: string | null; due: number | null; limit: number }, JobRecord>(
+        .prepare<
+          {
+            states: string | null;
+            due: number | null;
+            from: string | null;
+            to: string | null;
+            limit: number;
+          },
+          JobRecord
+        >(
           `SELECT * FROM jobs
            WHERE (@states IS NULL OR state IN (SELECT value FROM json_each(@states)))
              AND (@due IS NULL OR next_run_at <= @due)
+             AND (@from IS NULL OR created_date >= @from)
+             AND (@to IS NULL OR created_date < @to)
            ORDER BY created_date, recording_id, channel
            LIMIT @limit`,
         )
         .all({
           states: filter.states ? JSON.stringify(filter.states) : null,
           due: filter.dueBefore ?? null,
+          from: created?.from ?? null,
+          to: created?.to ?? null,
           limit: filter.limit ?? -1, // SQLite: a negative LIMIT means none
         }),
     );

@@ -661,6 +661,60 @@ export function ledgerSuite(name: string, open: () => Promise<LedgerFixture>): v
         assert.deepEqual(ids(await ledger.list({ dueBefore: T0 })), ['d', 'b']);
         assert.deepEqual(await ledger.list({ states: [] }), []);
       });
+
+      test('a createdDate window: from inclusive, to exclusive, combined with the other filters', async () => {
+        const at = (id: string, createdDate: string, state: DiscoveredJob['state'] = 'pending') =>
+          job(id, {
+            state,
+            meta: meta(id, { createdDate }),
+            ...(state === 'out_of_retention' ? { reason: 'old' } : {}),
+          });
+        await ledger.upsertDiscovered([
+          at('before', '2024-05-01T09:59:59Z'),
+          at('first', '2024-05-01T10:00:00Z'),
+          at('mid', '2024-05-01T10:30:00Z', 'waiting'),
+          at('last', '2024-05-01T10:59:59Z'),
+          at('end', '2024-05-01T11:00:00Z'),
+          at('next-day', '2024-05-02T10:30:00Z'),
+          at('old', '2024-05-01T10:15:00Z', 'out_of_retention'),
+        ]);
+        const ids = (rows: JobRow[]) => rows.map((r) => r.recordingId);
+        // Bounds as `Date.toISOString` writes them (with milliseconds), as `export` passes them.
+        const hour = { from: '2024-05-01T10:00:00.000Z', to: '2024-05-01T11:00:00.000Z' };
+        assert.deepEqual(ids(await ledger.list({ created: hour })), ['first', 'old', 'mid', 'last']);
+        assert.deepEqual(ids(await ledger.list({ created: hour, states: ['waiting', 'pending'] })), [
+          'first',
+          'mid',
+          'last',
+        ]);
+        assert.deepEqual(ids(await ledger.list({ created: hour, limit: 2 })), ['first', 'old']);
+        // Bounds inside a second: a recording at 10:00:00 is before 10:00:00.500, one at 10:59:59 before 10:59:59.5.
+        assert.deepEqual(
+          ids(
+            await ledger.list({
+              created: { from: '2024-05-01T10:00:00.500Z', to: '2024-05-01T10:59:59.500Z' },
+            }),
+          ),
+          ['old', 'mid', 'last'],
+        );
+        // Bounds in another zone name the same instants.
+        assert.deepEqual(
+          ids(
+            await ledger.list({
+              created: { from: '2024-05-01T12:00:00+02:00', to: '2024-05-01T12:15:00+02:00' },
+            }),
+          ),
+          ['first'],
+        );
+        assert.deepEqual(
+          await ledger.list({ created: { from: '2024-05-01T10:00:00Z', to: '2024-05-01T10:00:00Z' } }),
+          [],
+        );
+        assert.deepEqual(
+          ids(await ledger.list({ created: { from: '2024-05-02T00:00:00Z', to: '2024-05-03T00:00:00Z' } })),
+          ['next-day'],
+        );
+      });
     });
 
     describe('listStored', () => {

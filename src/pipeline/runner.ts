@@ -1,0 +1,213 @@
+/**
+ * What `cxrec export` and `cxrec run` share: start-up (the ledger, the
+ * store and the CXone client opened, and closed, the same way), the worker
+ * pool, and the housekeeping of staged uploads. Each job keeps only what
+ * differs: `export-job.ts` lists one window and ends once it is settled;
+ * `service-job.ts` runs the discovery loop until it is stopped.
+ */
+import type { Dispatcher } from 'undici';
+
+import { requireCxone, type Config } from '../config.js';
+import type { CxoneClient } from '../cxone/client.js';
+import { sleep } from '../cxone/clock.js';
+import type { RateLimiter } from '../cxone/rate-limiter.js';
+import { backoffDelayMs } from '../cxone/retry-policy.js';
+import { isRetryable, type CxrecError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { openCxone, openState, openStore } from '../runtime.js';
+import { isFinalState, workingStates, type JobRow, type Ledger } from '../state/ledger.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import type { DiscoverContext } from './discover.js';
+import type { JobOutcome } from './download.js';
+import { createDownloadPool } from './download-pool.js';
+import type { PipelineSettings } from './pipeline-settings.js';
+import type { RecordingApi } from './recording-api.js';
+import { decodeUploadRef } from './upload-ref.js';
+import { isFatal, newOwnerId, releaseDeadLocalLeases, type WorkerPool } from './workers.js';
+
+/** What a job runs on. */
+export interface PipelineResources {
+  api: RecordingApi;
+  ledger: Ledger;
+  store: ObjectStore;
+  /** For presigned media URLs (keep-alive, timeouts). */
+  dispatcher: Dispatcher;
+}
+
+export interface OpenedPipeline extends PipelineResources {
+  client: CxoneClient;
+  /** Closes the store, the ledger and the client, in that order. */
+  close(): Promise<void>;
+}
+
+export interface OpenPipelineOptions {
+  /** Wraps the tenant's rate limiter (e.g. to measure waits); gets the ledger already open. */
+  wrapLimiter?: (limiter: RateLimiter, ledger: Ledger) => RateLimiter;
+}
+
+/**
+ * Opens the ledger, the store and the CXone client. Missing CXone settings
+ * are refused before anything is created; whatever opened before a later
+ * step failed is closed again.
+ */
+export async function openPipeline(
+  config: Config,
+  log: Logger,
+  options: OpenPipelineOptions = {},
+): Promise<OpenedPipeline> {
+  requireCxone(config);
+  const closers: (() => Promise<void>)[] = [];
+  const close = async (): Promise<void> => {
+    for (const closeOne of closers.reverse().splice(0)) await closeOne();
+  };
+  try {
+    const ledger = await openState(config);
+    closers.push(() => ledger.close());
+    const store = await openStore(config);
+    closers.push(async () => store.close?.());
+    const { wrapLimiter } = options;
+    const cxone = await openCxone(
+      config,
+      log,
+      wrapLimiter ? { wrapLimiter: (limiter) => wrapLimiter(limiter, ledger) } : {},
+    );
+    closers.push(() => cxone.close());
+    return { api: cxone.api, client: cxone.client, dispatcher: cxone.dispatcher, ledger, store, close };
+  } catch (err) {
+    await close().catch(() => undefined);
+    throw err;
+  }
+}
+
+export interface RunnerOptions extends PipelineResources {
+  settings: PipelineSettings;
+  log: Logger;
+  now: () => number;
+  /** Media bytes received, as they arrive. */
+  onBytes?: (n: number) => void;
+  /** Every job's outcome and how long it took. */
+  onJobDone?: (outcome: JobOutcome, durationMs: number, job: JobRow) => void;
+  /** Which errors stop the workers. @default isFatal */
+  isFatal?: (err: unknown) => err is CxrecError;
+}
+
+export interface Runner {
+  /** This process's lease owner id. */
+  readonly owner: string;
+  readonly pool: WorkerPool;
+  /** For `discoverWindow` and `recheckWaiting`. */
+  readonly discoverCtx: DiscoverContext;
+  /** Starts the workers; they stop with `signal` or `stop()`, which resolves once they drained. */
+  startWorkers(signal: AbortSignal): { stop(reason?: unknown): Promise<void> };
+  /** Removes staged uploads no row will resume, then staging leftovers of killed runs. */
+  housekeeping(signal: AbortSignal): Promise<void>;
+  /**
+   * Runs `fn` again after a fault its client could not ride out (a listing,
+   * a re-check, a ledger read), a few times, before giving up.
+   */
+  retrying<T>(what: string, fn: () => Promise<T>, signal: AbortSignal): Promise<T>;
+}
+
+/**
+ * Takes back what earlier runs left (leases of dead local processes, staged
+ * uploads nobody will resume) and builds the worker pool.
+ */
+export async function startRunner(options: RunnerOptions): Promise<Runner> {
+  const { ledger, store, settings, log, now } = options;
+  const owner = newOwnerId();
+  await releaseDeadLocalLeases(ledger, now(), log);
+  await discardAbandonedUploads(ledger, store, now(), log);
+
+  const pool = createDownloadPool({
+    api: options.api,
+    ledger,
+    store,
+    dispatcher: options.dispatcher,
+    settings,
+    owner,
+    log,
+    now,
+    ...(options.onBytes ? { onBytes: options.onBytes } : {}),
+    ...(options.onJobDone ? { onJobDone: options.onJobDone } : {}),
+    ...(options.isFatal ? { isFatal: options.isFatal } : {}),
+  });
+  return {
+    owner,
+    pool,
+    discoverCtx: { ...settings, api: options.api, ledger, log, now },
+    startWorkers(signal) {
+      const stopping = new AbortController();
+      const workers = pool.run(AbortSignal.any([signal, stopping.signal]));
+      return {
+        async stop(reason?: unknown) {
+          stopping.abort(reason);
+          await workers;
+        },
+      };
+    },
+    async housekeeping(signal) {
+      await discardAbandonedUploads(ledger, store, now(), log);
+      await sweepStaging(ledger, store, signal, log);
+    },
+    retrying: (what, fn, signal) => retryTransient(what, fn, signal, log, settings.backoffSeconds * 1000),
+  };
+}
+
+/** Staged uploads of rows that will not resume them (final rows, or leases long dead) are removed. */
+async function discardAbandonedUploads(
+  ledger: Ledger,
+  store: ObjectStore,
+  now: number,
+  log: Logger,
+): Promise<void> {
+  for (const row of await ledger.listAbandonedUploads(now)) {
+    if (!isFinalState(row.state) || row.uploadToken === null) continue;
+    const ref = decodeUploadRef(row.uploadToken);
+    try {
+      if (ref) await store.discardUpload(ref.key, ref.token);
+      await ledger.clearAbandonedUpload(row, row.uploadToken, now);
+    } catch (err) {
+      log.warn(
+        { err, recordingId: row.recordingId, channel: row.channel },
+        'could not discard a staged upload',
+      );
+    }
+  }
+}
+
+/** Leftovers of killed runs that no ledger row will resume are removed, so `.partial/` ends empty. */
+async function sweepStaging(
+  ledger: Ledger,
+  store: ObjectStore,
+  signal: AbortSignal,
+  log: Logger,
+): Promise<void> {
+  if (!store.sweepStaging) return;
+  const keepTokens = new Set<string>();
+  for (const row of await ledger.list({ states: workingStates })) {
+    const ref = row.uploadToken === null ? undefined : decodeUploadRef(row.uploadToken);
+    if (ref) keepTokens.add(ref.token);
+  }
+  const removed = await store.sweepStaging({ signal, keepTokens });
+  if (removed > 0) log.info({ removed }, 'removed staging leftovers of earlier runs');
+}
+
+async function retryTransient<T>(
+  what: string,
+  fn: () => Promise<T>,
+  signal: AbortSignal,
+  log: Logger,
+  baseMs: number,
+  attempts = 5,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (signal.aborted || isFatal(err) || !isRetryable(err) || attempt >= attempts) throw err;
+      const delayMs = backoffDelayMs(attempt, { baseMs, capMs: 60_000, random: Math.random });
+      log.warn({ err, attempt, retryInMs: delayMs }, `${what} failed; trying again`);
+      await sleep(delayMs, signal);
+    }
+  }
+}
