@@ -162,7 +162,7 @@ export function createServiceMetrics(sources: MetricsSources): ServiceMetrics {
             limiterWait.inc((performance.now() - started) / 1000);
           }
         },
-        pauseFor: (ms) => limiter.pauseFor(ms),
+        pauseFor: (ms, options) => limiter.pauseFor(ms, options),
       };
     },
   };
