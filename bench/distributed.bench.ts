@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { startSimulator } from '../src/simulator/index.js';
-import { openLedger } from '../src/state/open-ledger.js';
+import { parseStateTarget } from '../src/config.js';
+import { openLedger } from '../src/state/open-state.js';
 import { createTestDatabase } from '../test/helpers/postgres-database.js';
 import { startCli } from '../test/helpers/run-cli.js';
 import type { Benchmark, BenchResult } from './types.js';
@@ -45,7 +46,7 @@ export const benchmark: Benchmark = {
     };
     const started = performance.now();
     const runs = [0, 1, 2].map(() => startCli(['run'], env, { built: true }));
-    const ledger = await openLedger(db.url);
+    const ledger = await openLedger(parseStateTarget(db.url));
     try {
       const deadline = Date.now() + 10 * 60_000;
       for (;;) {

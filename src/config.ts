@@ -12,13 +12,18 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 
 import { CxrecError } from './errors.js';
+import { redactUrlPassword } from './redact.js';
 import { channels, type Channel } from './state/ledger.js';
-import { hostAllowed, urlSchemeProblem } from './url-policy.js';
+import { urlSchemeProblem } from './url-policy.js';
 
 export type StorageTarget =
   | { kind: 'local'; root: string }
   | { kind: 's3'; bucket: string; prefix: string }
   | { kind: 'azblob'; container: string; prefix: string };
+
+/** Where the ledger and the SQL-backed rate budgets live (`CXREC_STATE`). */
+export type StateTarget =
+  { kind: 'sqlite'; path: string } | { kind: 'memory' } | { kind: 'postgres'; url: string };
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -52,8 +57,9 @@ export interface Config {
   /** The raw `CXREC_STORAGE` value, as `openObjectStore` takes it. */
   storage: string;
   storageTarget: StorageTarget;
-  /** The raw `CXREC_STATE` value: a SQLite file path or a `postgres://` URL. */
+  /** The raw `CXREC_STATE` value, for messages (through `redactUrlPassword`: it may carry a password). */
   state: string;
+  stateTarget: StateTarget;
   rateLimitPerMinute: number;
   concurrency: number;
   channels: Channel[];
@@ -314,9 +320,12 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   } catch (err) {
     problems.push(describeProblem('CXREC_STORAGE', s.CXREC_STORAGE, (err as Error).message));
   }
-  const stateProblem = statePathProblem(s.CXREC_STATE);
-  if (stateProblem)
-    problems.push(describeProblem('CXREC_STATE', redactUrlPassword(s.CXREC_STATE), stateProblem));
+  let stateTarget: StateTarget | undefined;
+  try {
+    stateTarget = parseStateTarget(s.CXREC_STATE);
+  } catch (err) {
+    problems.push(describeProblem('CXREC_STATE', redactUrlPassword(s.CXREC_STATE), (err as Error).message));
+  }
   if (s.CXREC_S3_KMS_KEY_ID !== undefined && s.CXREC_S3_SSE !== 'aws:kms') {
     problems.push(
       describeProblem('CXREC_S3_KMS_KEY_ID', s.CXREC_S3_KMS_KEY_ID, 'is set but CXREC_S3_SSE is not aws:kms'),
@@ -328,7 +337,8 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     if (problem)
       problems.push(`AWS_ENDPOINT_URL_S3 ${problem} (example: AWS_ENDPOINT_URL_S3=https://s3.example.com)`);
   }
-  if (problems.length > 0 || storageTarget === undefined) throw configError(problems);
+  if (problems.length > 0 || storageTarget === undefined || stateTarget === undefined)
+    throw configError(problems);
 
   const apiHost = s.CXONE_API_URL === undefined ? undefined : new URL(s.CXONE_API_URL).hostname;
   return {
@@ -345,6 +355,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     storage: s.CXREC_STORAGE,
     storageTarget,
     state: s.CXREC_STATE,
+    stateTarget,
     rateLimitPerMinute: s.CXREC_RATE_LIMIT,
     concurrency: s.CXREC_CONCURRENCY,
     channels: s.CXREC_CHANNELS,
@@ -427,13 +438,17 @@ export function requirePlatform(config: Config): PlatformSettings {
   };
 }
 
-/** Whether a presigned media URL's host is allowed by `CXREC_MEDIA_HOSTS`. */
-export function mediaHostAllowed(config: Pick<Config, 'mediaHosts'>, url: URL): boolean {
-  return hostAllowed(url.hostname, config.mediaHosts);
+/**
+ * The lower-case scheme of `value` when it is written as a URL
+ * (`scheme://…`), else `undefined`: a path, even one with a colon such as
+ * `C:\\data`, has none.
+ */
+export function urlScheme(value: string): string | undefined {
+  return /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1]?.toLowerCase();
 }
 
 export function parseStorageTarget(value: string): StorageTarget {
-  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1]?.toLowerCase();
+  const scheme = urlScheme(value);
   if (scheme === undefined) return { kind: 'local', root: value };
   if (scheme === 'file') {
     const url = new URL(value);
@@ -473,22 +488,32 @@ function normalisePrefix(prefix: string): string {
   return parts.length === 0 ? '' : `${parts.join('/')}/`;
 }
 
-function statePathProblem(value: string): string | undefined {
-  if (/^postgres(ql)?:\/\//i.test(value)) {
+/**
+ * `CXREC_STATE`: `:memory:`, a SQLite file path, or a `postgres://` /
+ * `postgresql://` URL. Any other scheme is refused rather than taken for a
+ * SQLite file named like a URL (a typo'd `postgress://` would otherwise
+ * quietly start an empty local ledger).
+ */
+export function parseStateTarget(value: string): StateTarget {
+  const scheme = urlScheme(value);
+  if (scheme === undefined)
+    return value === ':memory:' ? { kind: 'memory' } : { kind: 'sqlite', path: value };
+  if (scheme === 'postgres' || scheme === 'postgresql') {
     try {
       new URL(value);
-      return undefined;
     } catch {
-      return 'is not a valid postgres:// URL';
+      throw stateTargetError('is not a valid postgres:// URL');
     }
+    return { kind: 'postgres', url: value };
   }
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) return 'must be a SQLite file path or a postgres:// URL';
-  return undefined;
+  throw stateTargetError(
+    `uses the unknown scheme ${scheme}://; give a SQLite file path or a postgres:// URL`,
+  );
 }
 
-/** `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for messages. */
-export function redactUrlPassword(value: string): string {
-  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@/]*@/i, '$1***@');
+/** Worded to follow the setting's name, as `loadConfig` prints it. */
+function stateTargetError(problem: string): CxrecError {
+  return new CxrecError('config_invalid', problem, { context: { setting: 'CXREC_STATE' } });
 }
 
 function describeProblem(name: SettingName, value: string | undefined, message: string): string {

@@ -8,7 +8,7 @@
 import { pino, stdSerializers, type Logger, type LevelWithSilent } from 'pino';
 import pretty from 'pino-pretty';
 
-import { presignedQueryParams, REDACTED, scrubText, scrubValue, secretKeys } from './redact.js';
+import { REDACTED, scrubText, scrubValue, secretKeys } from './redact.js';
 
 export type { Logger } from 'pino';
 
@@ -64,9 +64,6 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     stream,
   );
 }
-
-/** The names a presigned URL's signature may travel under (documented for reviewers). */
-export const redactedQueryParams = presignedQueryParams;
 
 let root: Logger | undefined;
 

@@ -48,13 +48,36 @@ const secretAssignmentPattern =
 /** A JWT on its own (the platform's access, refresh and id tokens): header and payload are base64url JSON. */
 const jwtPattern = /\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g;
 
-/** Replaces presigned-URL signatures, bearer tokens, JWTs and `client_secret=` values in free text. */
+/**
+ * `scheme://user:password@`: the password of a URL's user info, up to the
+ * last `@` of the word, so a password with a `/` or `@` in it is hidden
+ * whole (erring on hiding too much, never too little).
+ */
+const userInfoPasswordPattern = /\b([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*):\S*@/gi;
+/** `?password=` / `&password=`: libpq (and so pg) also takes the password as a query parameter. */
+const passwordParamPattern = /([?&]password=)[^&#\s]*/gi;
+
+/** Replaces presigned-URL signatures, bearer tokens, JWTs, URL passwords and `client_secret=` values in free text. */
 export function scrubText(text: string): string {
   return text
     .replace(queryPattern, `$1${REDACTED}`)
     .replace(bearerPattern, `$1 ${REDACTED}`)
     .replace(secretAssignmentPattern, `$1=${REDACTED}`)
-    .replace(jwtPattern, REDACTED);
+    .replace(jwtPattern, REDACTED)
+    // `?password=` is covered by the `password=` assignment above.
+    .replace(userInfoPasswordPattern, '$1@');
+}
+
+/**
+ * A connection URL fit for messages, the rest of it kept so the operator
+ * sees which server and database is meant:
+ * `postgres://user:secret@host/db?password=x` → `postgres://user@host/db?password=***`
+ * (the user info loses its password entirely, as `URL` would leave it).
+ * Works on text that does not parse as a URL too (it may be the very
+ * setting being rejected); anything else is returned as it is.
+ */
+export function redactUrlPassword(value: string): string {
+  return value.replace(userInfoPasswordPattern, '$1@').replace(passwordParamPattern, '$1***');
 }
 
 /** A URL fit for messages: scheme, host and path only, never the query. */

@@ -10,13 +10,12 @@ import type { Config } from './config.js';
 import { requireCxone } from './config.js';
 import { CxoneClient } from './cxone/client.js';
 import { createHttpAgent } from './cxone/http.js';
-import { openRateLimiter } from './cxone/open-rate-limiter.js';
-import type { RateLimiter } from './cxone/rate-limiter.js';
+import { apiBudgetName, type RateBudget, type RateLimiter } from './cxone/rate-limiter.js';
 import type { Logger } from './log.js';
 import { cxoneRecordingApi } from './pipeline/cxone-recording-api.js';
 import type { RecordingApi } from './pipeline/recording-api.js';
 import type { Ledger } from './state/ledger.js';
-import { openLedger } from './state/open-ledger.js';
+import { openLedger, openRateLimiters } from './state/open-state.js';
 import type { ObjectStore } from './storage/object-store.js';
 import { openObjectStore } from './storage/open-store.js';
 
@@ -37,21 +36,24 @@ export interface OpenCxoneOptions {
   ownLimiter?: boolean;
 }
 
+/** The tenant's rate budgets: every API request counts against CXREC_RATE_LIMIT per minute. */
+export function rateBudgets(config: Config): RateBudget<typeof apiBudgetName>[] {
+  return [{ name: apiBudgetName, limit: config.rateLimitPerMinute, windowMs: 60_000 }];
+}
+
 export async function openCxone(
   config: Config,
   log: Logger,
   options: OpenCxoneOptions = {},
 ): Promise<CxoneRuntime> {
   const cxone = requireCxone(config);
-  // Processes sharing a PostgreSQL ledger share the tenant's budget through it too.
-  const limiter = await openRateLimiter(
-    options.ownLimiter ? ':memory:' : config.state,
-    config.rateLimitPerMinute,
-    {
-      tenantKey: new URL(cxone.apiUrl).host,
-      logger: log,
-    },
+  // Processes sharing a PostgreSQL ledger share the tenant's budgets through it too.
+  const budgets = await openRateLimiters(
+    options.ownLimiter ? { kind: 'memory' } : config.stateTarget,
+    rateBudgets(config),
+    { tenantKey: new URL(cxone.apiUrl).host, logger: log },
   );
+  const limiter = budgets.limiters[apiBudgetName];
   const dispatcher = createHttpAgent();
   const client = new CxoneClient({
     apiUrl: cxone.apiUrl,
@@ -69,7 +71,7 @@ export async function openCxone(
     async close() {
       await client.close();
       await dispatcher.close();
-      await limiter.close?.();
+      await budgets.close();
     },
   };
 }
@@ -83,5 +85,5 @@ export function openStore(config: Config): Promise<ObjectStore> {
 }
 
 export function openState(config: Config): Promise<Ledger> {
-  return openLedger(config.state);
+  return openLedger(config.stateTarget);
 }

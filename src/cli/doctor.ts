@@ -3,9 +3,10 @@ import { dirname, resolve } from 'node:path';
 
 import { Command } from 'commander';
 
-import { loadConfig, redactUrlPassword, type Config } from '../config.js';
+import { loadConfig, type Config } from '../config.js';
 import { CxrecError, describeError } from '../errors.js';
 import { configureRootLogger, type Logger } from '../log.js';
+import { redactUrlPassword } from '../redact.js';
 import { openCxone, openState, openStore } from '../runtime.js';
 
 interface Check {
@@ -115,9 +116,9 @@ async function checkStorage(config: Config): Promise<Check> {
 }
 
 async function checkState(config: Config): Promise<Check> {
-  const isPostgres = /^postgres(ql)?:\/\//i.test(config.state);
-  if (!isPostgres && config.state !== ':memory:') {
-    const file = resolve(config.state);
+  const target = config.stateTarget;
+  if (target.kind === 'sqlite') {
+    const file = resolve(target.path);
     const exists = await stat(file).then(
       () => true,
       () => false,

@@ -283,14 +283,6 @@ export class CxoneClient {
     }
   }
 
-  /** Every recording of the window, flattened from `search`. */
-  async *recordings(
-    query: SearchQuery = {},
-    options: CallOptions = {},
-  ): AsyncGenerator<Recording, void, undefined> {
-    for await (const page of this.search(query, options)) yield* page.recordings;
-  }
-
   /** `GET /api/v2/recording/{id}`; an unknown id is `not_found`. */
   async detail(recordingId: string, options: CallOptions = {}): Promise<RecordingDetail> {
     const answer = await this.transport.call(

@@ -44,9 +44,26 @@
  * advisory lock once fewer than `limit` rows are in flight or done within
  * the window, `release` sets `done_at = now()`, `pauseFor` raises a shared
  * `paused_until`. Hence every method is async.
+ *
+ * ## Named budgets and a lowered pace
+ *
+ * A tenant may count some requests apart (the platform dialect's media
+ * playback has a budget of its own per 5 minutes): each such count is a
+ * `RateBudget` with its own limiter, opened by name. And a 429 without
+ * Retry-After says the tenant's real budget is below the one configured,
+ * with no hint by how much: `pauseFor(ms, {lowerPace: true})` then also
+ * takes the limit down to 80 % (at least 1 request) for the rest of the
+ * process, at most once per window, because the other requests refused in
+ * that window were sent at the old pace and say nothing about the new one.
+ * The recording-api dialect never asks for it: CXone's API always sends
+ * Retry-After.
+ *
+ * The SQL-backed limiters are in `src/state/` (they share the ledger's
+ * database); this module is all that `src/cxone/` knows of them.
  */
 import { CxrecError } from '../errors.js';
-import { abortedError, systemClock, type Clock } from './clock.js';
+import { systemClock, type Clock } from './clock.js';
+import { WaiterQueue } from './waiter-queue.js';
 
 export interface RatePermit {
   /**
@@ -55,6 +72,14 @@ export interface RatePermit {
    * stale while waiting), so it does not count. Idempotent.
    */
   release(options?: { sent?: boolean }): Promise<void>;
+}
+
+export interface PauseOptions {
+  /**
+   * The 429 came without Retry-After: lower the pace too (see the module
+   * comment). @default false
+   */
+  lowerPace?: boolean | undefined;
 }
 
 export interface RateLimiter {
@@ -72,13 +97,35 @@ export interface RateLimiter {
    * limit set above the tenant's true one, which no `Retry-After` reveals):
    * send more slowly from now on.
    */
-  pauseFor(ms: number, options?: { lowerPace?: boolean }): Promise<void>;
+  pauseFor(ms: number, options?: PauseOptions): Promise<void>;
 }
+
+/** One count the tenant keeps: at most `limit` requests per `windowMs`. */
+export interface RateBudget<Name extends string = string> {
+  /** Names the budget; processes sharing a PostgreSQL ledger share each name's budget. */
+  name: Name;
+  limit: number;
+  windowMs: number;
+}
+
+/**
+ * The budget of every `/api/v2/*` request (CXREC_RATE_LIMIT per minute).
+ * Its rows keep the names they had before budgets were named: the bare
+ * tenant key on PostgreSQL, the column default on SQLite.
+ */
+export const apiBudgetName = 'api';
 
 /** The server's window when none is given: CXone counts per minute. */
 export const defaultWindowMs = 60_000;
 /** Added to the window when no margin is given; see the module comment. */
 export const defaultMarginMs = 50;
+/** What a 429 without Retry-After multiplies the limit by. */
+export const paceFactor = 0.8;
+
+/** The requests allowed per window at `pace`: never below one. */
+export function pacedLimit(limit: number, pace: number): number {
+  return Math.max(1, Math.floor(limit * pace));
+}
 
 export interface SlidingWindowRateLimiterOptions {
   /** Requests allowed per window (CXREC_RATE_LIMIT for a 60 s window). */
@@ -94,9 +141,9 @@ export interface SlidingWindowRateLimiterOptions {
   clock?: Clock;
   /**
    * Slots already taken when the limiter starts: requests of a process that
-   * ran just before this one (see `sqlite-rate-log.ts`), which the tenant
-   * still counts. Each holds a slot until `freesAtMs`, on `clock`'s scale;
-   * ones already past are ignored. @default none
+   * ran just before this one (see `state/sqlite-rate-log.ts`), which the
+   * tenant still counts. Each holds a slot until `freesAtMs`, on `clock`'s
+   * scale; ones already past are ignored. @default none
    */
   initialSlots?: readonly { freesAtMs: number }[];
 }
@@ -113,13 +160,6 @@ export function checkRateLimitSettings(limit: number, windowMs: number, marginMs
       context: { windowMs, marginMs },
     });
   }
-}
-
-interface Waiter {
-  resolve: (permit: RatePermit) => void;
-  reject: (err: unknown) => void;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
 }
 
 /** Counters for metrics and tests. */
@@ -150,7 +190,15 @@ export class SlidingWindowRateLimiter implements RateLimiter {
   private rampCap = Infinity;
   /** Bumped by every pause, so a permit knows whether a pause happened while it was out. */
   private pauseEpoch = 0;
-  private readonly waiters: Waiter[] = [];
+  /** The limit after 429s without Retry-After: `pacedLimit(limit, pace)`. */
+  private pacedLimit: number;
+  private pace = 1;
+  private paceLoweredAt = -Infinity;
+  private readonly waiters = new WaiterQueue<RatePermit>({
+    what: 'waiting for the rate limit',
+    // The head may have left: whoever is next may be grantable now.
+    onAbort: () => this.pump(),
+  });
   private cancelTimer: (() => void) | undefined;
   private timerAt = Infinity;
   private readonly counters = { granted: 0, pauses: 0, pausedMs: 0 };
@@ -160,6 +208,7 @@ export class SlidingWindowRateLimiter implements RateLimiter {
     const marginMs = options.marginMs ?? defaultMarginMs;
     checkRateLimitSettings(options.limit, windowMs, marginMs);
     this.limit = options.limit;
+    this.pacedLimit = options.limit;
     this.windowMs = windowMs;
     this.effectiveWindowMs = windowMs + marginMs;
     this.clock = options.clock ?? systemClock;
@@ -177,32 +226,24 @@ export class SlidingWindowRateLimiter implements RateLimiter {
   }
 
   acquire(options: { signal?: AbortSignal | undefined } = {}): Promise<RatePermit> {
-    const { signal } = options;
-    if (signal?.aborted) return Promise.reject(abortedError(signal, 'waiting for the rate limit'));
-    return new Promise<RatePermit>((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject, signal, onAbort: undefined };
-      if (signal) {
-        waiter.onAbort = () => {
-          const i = this.waiters.indexOf(waiter);
-          if (i >= 0) this.waiters.splice(i, 1);
-          reject(abortedError(signal, 'waiting for the rate limit'));
-          // The head may have left: whoever is next may be grantable now.
-          this.pump();
-        };
-        signal.addEventListener('abort', waiter.onAbort, { once: true });
-      }
-      this.waiters.push(waiter);
-      this.pump();
-    });
+    const granted = this.waiters.wait(options.signal);
+    this.pump();
+    return granted;
   }
 
-  pauseFor(ms: number): Promise<void> {
-    const until = this.clock.now() + Math.max(0, ms);
+  pauseFor(ms: number, options: PauseOptions = {}): Promise<void> {
+    const now = this.clock.now();
+    const until = now + Math.max(0, ms);
     this.counters.pauses++;
     this.counters.pausedMs += Math.max(0, ms);
     this.pauseEpoch++;
     this.rampCap = 1;
     if (until > this.pausedUntil) this.pausedUntil = until;
+    if (options.lowerPace && now - this.paceLoweredAt >= this.effectiveWindowMs) {
+      this.pace *= paceFactor;
+      this.paceLoweredAt = now;
+      this.pacedLimit = pacedLimit(this.limit, this.pace);
+    }
     this.pump();
     return Promise.resolve();
   }
@@ -210,7 +251,7 @@ export class SlidingWindowRateLimiter implements RateLimiter {
   stats(): RateLimiterStats {
     return {
       granted: this.counters.granted,
-      waiting: this.waiters.length,
+      waiting: this.waiters.size,
       inFlight: this.inFlight,
       pauses: this.counters.pauses,
       pausedMs: this.counters.pausedMs,
@@ -222,23 +263,21 @@ export class SlidingWindowRateLimiter implements RateLimiter {
     const now = this.clock.now();
     this.prune(now);
     while (
-      this.waiters.length > 0 &&
+      this.waiters.size > 0 &&
       now >= this.pausedUntil &&
-      this.used() < this.limit &&
+      this.used() < this.pacedLimit &&
       this.inFlight < this.rampCap
     ) {
-      const waiter = this.waiters.shift() as Waiter;
-      if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener('abort', waiter.onAbort);
       this.inFlight++;
       this.counters.granted++;
-      waiter.resolve(this.permit());
+      this.waiters.serve(this.permit());
     }
     this.arm(now);
   }
 
   private arm(now: number): void {
     let wakeAt = Infinity;
-    if (this.waiters.length > 0) {
+    if (this.waiters.size > 0) {
       if (now < this.pausedUntil) {
         wakeAt = this.pausedUntil;
       } else if (this.doneHead < this.done.length) {
@@ -295,7 +334,7 @@ export class SlidingWindowRateLimiter implements RateLimiter {
           this.done.push(this.clock.now());
           // Granted and answered with no pause in between: the tenant takes traffic again.
           if (epoch === this.pauseEpoch && this.rampCap !== Infinity) {
-            this.rampCap = this.rampCap * 2 >= this.limit ? Infinity : this.rampCap * 2;
+            this.rampCap = this.rampCap * 2 >= this.pacedLimit ? Infinity : this.rampCap * 2;
           }
         }
         this.pump();

@@ -10,6 +10,7 @@
 import pg from 'pg';
 
 import { CxrecError, systemCode } from '../errors.js';
+import { redactUrlPassword } from '../redact.js';
 import {
   buildCounts,
   compareKey,
@@ -50,17 +51,6 @@ const parseType: TypeParser = (oid, format) =>
   oid === int8Oid && format !== 'binary' ? Number : builtinParser(oid, format);
 const types = { getTypeParser: parseType };
 
-/** The URL without its password, for messages. */
-export function redactedLocation(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '';
-    return u.toString();
-  } catch {
-    return 'postgres://(unparseable URL)';
-  }
-}
-
 /** Connection faults and PostgreSQL's "try again" errors are worth a retry; anything else is a bug or a setup fault. */
 export function isTransient(err: unknown): boolean {
   const code = systemCode(err);
@@ -85,12 +75,21 @@ function ledgerError(what: string, location: string, err: unknown): CxrecError {
   });
 }
 
-/** Connects to the database named by `url` and brings its schema up to date. */
-export async function openPostgresLedger(url: string): Promise<PostgresLedger> {
-  const location = redactedLocation(url);
-  const pool = new pg.Pool({ connectionString: url, types, max: 10, connectionTimeoutMillis: 10_000 });
+/**
+ * A pool on `url` for one cxrec component (the ledger, the rate budgets).
+ * BIGINT columns read as numbers (see `types`).
+ */
+export function openPostgresPool(url: string, max: number): pg.Pool {
+  const pool = new pg.Pool({ connectionString: url, types, max, connectionTimeoutMillis: 10_000 });
   // An idle client losing its connection must not crash the process; the next query reports it.
   pool.on('error', () => undefined);
+  return pool;
+}
+
+/** Connects to the database named by `url` and brings its schema up to date. */
+export async function openPostgresLedger(url: string): Promise<PostgresLedger> {
+  const location = redactUrlPassword(url);
+  const pool = openPostgresPool(url, 10);
   try {
     await migratePostgres(pool, location);
   } catch (err) {

@@ -62,7 +62,7 @@ export async function openSqliteLedger(path: string): Promise<SqliteLedger> {
 /**
  * Opens a connection to the ledger file at `path` (creating it and its
  * folder if missing) with the ledger's pragmas, and applies the ledger's
- * migrations. Exported for the rate-limit log (`cxone/sqlite-rate-log.ts`),
+ * migrations. Exported for the rate-limit log (`sqlite-rate-log.ts`),
  * which shares the file: the CLI may open the limiter before the ledger,
  * and migrating is idempotent under one write lock, so whichever opens
  * first brings the schema up to date and the ledger stays its only owner.

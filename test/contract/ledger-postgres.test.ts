@@ -11,7 +11,8 @@ import pg from 'pg';
 
 import { CxrecError } from '../../src/errors.js';
 import type { Ledger } from '../../src/state/ledger.js';
-import { openLedger } from '../../src/state/open-ledger.js';
+import { parseStateTarget } from '../../src/config.js';
+import { openLedger } from '../../src/state/open-state.js';
 import { openPostgresLedger, PostgresLedger } from '../../src/state/postgres.js';
 import { ledgerSuite } from './ledger.suite.js';
 
@@ -50,11 +51,11 @@ after(async () => {
 
 ledgerSuite('postgres', async () => {
   const { url, drop } = await freshDatabase();
-  const handles: Ledger[] = [await openLedger(url)];
+  const handles: Ledger[] = [await openLedger(parseStateTarget(url))];
   return {
     ledger: handles[0]!,
     async reopen() {
-      const l = await openLedger(url);
+      const l = await openLedger(parseStateTarget(url));
       handles.push(l);
       return l;
     },
@@ -79,6 +80,7 @@ describe('postgres ledger: the database', () => {
           { version: 1, name: 'jobs' },
           { version: 2, name: 'leases' },
           { version: 3, name: 'rate_limit' },
+          { version: 4, name: 'rate_pace' },
           { version: 6, name: 'contact_details' },
         ]);
       } finally {
@@ -94,7 +96,9 @@ describe('postgres ledger: the database', () => {
     try {
       const withPassword = new URL(url);
       withPassword.password = 's3cret-pw'; // trust auth ignores it
-      const ledger = await openLedger(withPassword.toString().replace(/^postgres:/, 'postgresql:'));
+      const ledger = await openLedger(
+        parseStateTarget(withPassword.toString().replace(/^postgres:/, 'postgresql:')),
+      );
       try {
         assert.ok(ledger instanceof PostgresLedger);
         assert.doesNotMatch(ledger.location, /s3cret-pw/);

@@ -8,7 +8,8 @@ import Database from 'better-sqlite3';
 
 import { CxrecError } from '../../src/errors.js';
 import type { Ledger } from '../../src/state/ledger.js';
-import { openLedger } from '../../src/state/open-ledger.js';
+import { parseStateTarget } from '../../src/config.js';
+import { openLedger } from '../../src/state/open-state.js';
 import { openSqliteLedger, SqliteLedger } from '../../src/state/sqlite.js';
 import { ledgerSuite } from './ledger.suite.js';
 
@@ -28,11 +29,11 @@ async function tempDir(): Promise<{ dir: string; remove: () => Promise<void> }> 
 ledgerSuite('sqlite', async () => {
   const { dir, remove } = await tempDir();
   const path = join(dir, 'state', 'cxrec-state.db');
-  const handles: Ledger[] = [await openLedger(path)];
+  const handles: Ledger[] = [await openLedger(parseStateTarget(path))];
   return {
     ledger: handles[0]!,
     async reopen() {
-      const l = await openLedger(path);
+      const l = await openLedger(parseStateTarget(path));
       handles.push(l);
       return l;
     },
@@ -59,6 +60,7 @@ describe('sqlite ledger: the file', () => {
           { version: 1, name: 'jobs' },
           { version: 2, name: 'leases' },
           { version: 3, name: 'rate_limit_log' },
+          { version: 4, name: 'rate_limit_budgets' },
           { version: 6, name: 'contact_details' },
         ]);
       } finally {
@@ -132,16 +134,19 @@ describe('sqlite ledger: the file', () => {
 
 describe('openLedger', () => {
   test('a path or :memory: opens SQLite', async () => {
-    const ledger = await openLedger(':memory:');
+    const ledger = await openLedger(parseStateTarget(':memory:'));
     assert.ok(ledger instanceof SqliteLedger);
     await ledger.close();
   });
 
-  test('an unknown URL scheme is a settings error, not a file name', async () => {
-    await assert.rejects(openLedger('mysql://db/cxrec'), (err: unknown) => {
-      assert.ok(err instanceof CxrecError);
-      assert.equal(err.code, 'config_invalid');
-      return true;
-    });
+  test('an unknown URL scheme is a settings error, not a file name', () => {
+    assert.throws(
+      () => parseStateTarget('mysql://db/cxrec'),
+      (err: unknown) => {
+        assert.ok(err instanceof CxrecError);
+        assert.equal(err.code, 'config_invalid');
+        return true;
+      },
+    );
   });
 });

@@ -10,7 +10,8 @@ import { join, relative } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { startSimulator, type Simulator, type SimulatorTruth } from '../../src/simulator/index.js';
-import { openLedger } from '../../src/state/open-ledger.js';
+import { parseStateTarget } from '../../src/config.js';
+import { openLedger } from '../../src/state/open-state.js';
 import type { JobRow } from '../../src/state/ledger.js';
 import { recordingObjectKey } from '../../src/storage/keys.js';
 import { runCli, startCli } from '../helpers/run-cli.js';
@@ -42,7 +43,7 @@ async function listFiles(dir: string): Promise<string[]> {
 }
 
 async function ledgerRows(statePath: string): Promise<JobRow[]> {
-  const ledger = await openLedger(statePath);
+  const ledger = await openLedger(parseStateTarget(statePath));
   try {
     return await ledger.list({});
   } finally {

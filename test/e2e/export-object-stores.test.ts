@@ -18,7 +18,8 @@ import { BlobServiceClient } from '@azure/storage-blob';
 
 import { startSimulator, type Simulator } from '../../src/simulator/index.js';
 import type { JobRow } from '../../src/state/ledger.js';
-import { openLedger } from '../../src/state/open-ledger.js';
+import { parseStateTarget } from '../../src/config.js';
+import { openLedger } from '../../src/state/open-state.js';
 import { recordingObjectKey } from '../../src/storage/keys.js';
 import { startAzurite, startS3rver } from '../helpers/object-servers.js';
 import { runCli } from '../helpers/run-cli.js';
@@ -139,7 +140,7 @@ async function startAzureBackend(): Promise<Backend> {
 }
 
 async function ledgerRows(statePath: string): Promise<JobRow[]> {
-  const ledger = await openLedger(statePath);
+  const ledger = await openLedger(parseStateTarget(statePath));
   try {
     return await ledger.list({});
   } finally {

@@ -13,7 +13,8 @@ import { describe, test } from 'node:test';
 import { request } from 'undici';
 
 import { startSimulator, type Simulator, type SimulatorTruth } from '../../src/simulator/index.js';
-import { openLedger } from '../../src/state/open-ledger.js';
+import { parseStateTarget } from '../../src/config.js';
+import { openLedger } from '../../src/state/open-state.js';
 import { recordingObjectKey } from '../../src/storage/keys.js';
 import { createTestDatabase } from '../helpers/postgres-database.js';
 import { startCli, type CliRun } from '../helpers/run-cli.js';
@@ -49,7 +50,7 @@ function expectedStored(truth: SimulatorTruth): Map<string, { key: string; md5: 
 
 /** Waits until the ledger has no backlog and holds every recording the truth knows. */
 async function waitSettled(state: string, truth: SimulatorTruth, deadlineMs: number): Promise<void> {
-  const ledger = await openLedger(state);
+  const ledger = await openLedger(parseStateTarget(state));
   try {
     const until = Date.now() + deadlineMs;
     for (;;) {
@@ -66,7 +67,7 @@ async function waitSettled(state: string, truth: SimulatorTruth, deadlineMs: num
 
 async function assertStored(truth: SimulatorTruth, state: string, storeDir: string): Promise<void> {
   const expected = expectedStored(truth);
-  const ledger = await openLedger(state);
+  const ledger = await openLedger(parseStateTarget(state));
   try {
     const rows = await ledger.list({});
     for (const r of truth.recordings) {

@@ -29,7 +29,8 @@ import {
 } from '../../src/simulator/index.js';
 import { SeededRandom } from '../../src/simulator/seeded-random.js';
 import type { JobRow, LedgerCounts } from '../../src/state/ledger.js';
-import { openLedger } from '../../src/state/open-ledger.js';
+import { parseStateTarget } from '../../src/config.js';
+import { openLedger } from '../../src/state/open-state.js';
 import {
   checkInvariants,
   evaluateInvariants,
@@ -175,7 +176,7 @@ async function waitPgReady(timeoutMs: number): Promise<boolean> {
 async function readCounts(url: string): Promise<LedgerCounts | null> {
   try {
     // A fresh connection each time: a pool kept across the PostgreSQL restart would first hand out dead clients.
-    const ledger = await openLedger(url);
+    const ledger = await openLedger(parseStateTarget(url));
     try {
       return await ledger.counts();
     } finally {
@@ -197,7 +198,7 @@ async function missingRows(
 ): Promise<string[] | null> {
   let rows: JobRow[];
   try {
-    const ledger = await openLedger(url);
+    const ledger = await openLedger(parseStateTarget(url));
     try {
       rows = await ledger.list({});
     } finally {

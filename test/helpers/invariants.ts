@@ -13,7 +13,8 @@ import { join, relative, sep } from 'node:path';
 
 import type { SimulatorStats, SimulatorTruth, TruthChannel } from '../../src/simulator/index.js';
 import type { Channel, JobRow } from '../../src/state/ledger.js';
-import { openLedger } from '../../src/state/open-ledger.js';
+import { parseStateTarget } from '../../src/config.js';
+import { openLedger } from '../../src/state/open-state.js';
 import { partialDirName, recordingKeyPart, recordingObjectKey } from '../../src/storage/keys.js';
 
 /** What the checker needs from a store: the visible objects, their bytes, and the staging leftovers. */
@@ -159,7 +160,7 @@ function pairKey(recordingId: string, channel: Channel): string {
 const objectKeyPattern = /^recordings\/(.+)_(combined|caller|agent)\.(wav|mp3)$/;
 
 async function readLedger(statePath: string): Promise<JobRow[]> {
-  const ledger = await openLedger(statePath);
+  const ledger = await openLedger(parseStateTarget(statePath));
   try {
     return await ledger.list({});
   } finally {

@@ -217,7 +217,7 @@ describe('CxoneClient against the simulator', { concurrency: false }, () => {
           grantedScopes: ['recording:read'],
           missingScopes: ['recording:download'],
         });
-        await assert.rejects(client.recordings().next(), assertScopeMissing);
+        await assert.rejects(client.search().next(), assertScopeMissing);
       } finally {
         await client.close();
       }

@@ -171,6 +171,46 @@ describe('SlidingWindowRateLimiter', () => {
     assert.ok(server.accepted >= 0.9 * budget, `accepted ${server.accepted} of ${budget}`);
   });
 
+  it('a 429 without Retry-After lowers the pace once per window, never below one request', async () => {
+    const clock = new FakeClock();
+    const limiter = new SlidingWindowRateLimiter({ limit: 2, windowMs: 1000, marginMs: 0, clock });
+    /** Grants within one window from now, each released at once. */
+    const grantsInOneWindow = async (): Promise<number> => {
+      let granted = 0;
+      const controller = new AbortController();
+      const pending = Array.from({ length: 3 }, () =>
+        limiter.acquire({ signal: controller.signal }).then(
+          async (p) => {
+            granted++;
+            await p.release();
+          },
+          () => undefined,
+        ),
+      );
+      await clock.advance(999);
+      controller.abort();
+      await Promise.all(pending);
+      await clock.advance(1001); // the window empties
+      return granted;
+    };
+    assert.equal(await grantsInOneWindow(), 2);
+    await limiter.pauseFor(0, { lowerPace: true });
+    await limiter.pauseFor(0, { lowerPace: true }); // same window: the same burst of refusals
+    assert.equal(await grantsInOneWindow(), 1, 'floor(2 × 0.8)');
+    for (let i = 0; i < 3; i++) {
+      await limiter.pauseFor(0, { lowerPace: true }); // 2 × 0.8⁵ < 1
+      await clock.advance(1001);
+    }
+    assert.equal(await grantsInOneWindow(), 1, 'never below one');
+    // A pause without the flag leaves the pace alone.
+    const other = new SlidingWindowRateLimiter({ limit: 2, windowMs: 1000, marginMs: 0, clock });
+    await other.pauseFor(0);
+    const permits = [await other.acquire()];
+    await permits[0]!.release();
+    permits.push(await other.acquire());
+    assert.equal(permits.length, 2);
+  });
+
   it('refuses nonsense limits', () => {
     assert.throws(() => new SlidingWindowRateLimiter({ limit: 0 }), { code: 'config_invalid' });
     assert.throws(() => new SlidingWindowRateLimiter({ limit: 1.5 }), { code: 'config_invalid' });

@@ -1,5 +1,5 @@
 -- The tenant's API budget, shared by every cxrec process that uses this
--- database (src/cxone/postgres-rate-limiter.ts explains the algorithm and
+-- database (src/state/postgres-rate-limiter.ts explains the algorithm and
 -- why it is safe). Every timestamp is the database server's
 -- clock_timestamp(), so the clocks of the machines running cxrec never
 -- matter: only times taken on this one clock are compared.

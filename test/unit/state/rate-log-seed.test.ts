@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { SlidingWindowRateLimiter, type RatePermit } from '../../../src/cxone/rate-limiter.js';
-import { seedSlots } from '../../../src/cxone/sqlite-rate-log.js';
-import { FakeClock, flush } from './fake-clock.js';
+import { seedSlots } from '../../../src/state/sqlite-rate-log.js';
+import { FakeClock, flush } from '../cxone/fake-clock.js';
 
 describe('seedSlots', () => {
   // Wall 1 000 000 is monotonic 500 at start; a finished request counts 1 050 ms.

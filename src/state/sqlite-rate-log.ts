@@ -23,8 +23,12 @@
  * start; a forward step can make rows look older than they are, which
  * nothing short of the server's own count could detect.
  *
- * The table comes from the ledger's migration 003: this module opens the
- * file through `openSqliteDatabase`, which applies the ledger's
+ * Each named budget keeps its own rows (the `budget` column, migration
+ * 004; rows from before it belong to `api`) and its own limiter; all of a
+ * process's budgets share one connection.
+ *
+ * The table comes from the ledger's migrations 003 and 004: this module
+ * opens the file through `openSqliteDatabase`, which applies the ledger's
  * migrations, because the CLI opens the limiter before the ledger. Each
  * grant costs one INSERT and each release one UPDATE (autocommit, WAL,
  * synchronous=NORMAL: no fsync per commit), a few tens of microseconds at
@@ -34,19 +38,21 @@
  */
 import type Database from 'better-sqlite3';
 
-import { CxrecError } from '../errors.js';
-import type { Logger } from '../log.js';
-import { openSqliteDatabase } from '../state/sqlite.js';
-import { systemClock, type Clock } from './clock.js';
+import { systemClock, type Clock } from '../cxone/clock.js';
 import {
   checkRateLimitSettings,
   defaultMarginMs,
-  defaultWindowMs,
   SlidingWindowRateLimiter,
+  type PauseOptions,
+  type RateBudget,
   type RateLimiter,
   type RateLimiterStats,
   type RatePermit,
-} from './rate-limiter.js';
+} from '../cxone/rate-limiter.js';
+import { CxrecError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { limitersByName, type OpenedRateLimiters } from './rate-budgets.js';
+import { openSqliteDatabase } from './sqlite.js';
 
 /**
  * A write waits this long for another process's write lock. Shorter than
@@ -92,6 +98,8 @@ export function seedSlots(
 }
 
 export interface SqliteRateLogOptions {
+  /** The budget whose rows these are. */
+  budget: string;
   /** How long a finished request counts: the limiter's window + margin. */
   holdMs: number;
   /** Failed writes are reported here; they never fail a request. @default none */
@@ -100,36 +108,22 @@ export interface SqliteRateLogOptions {
   wallNow?: () => number;
 }
 
-/** The `rate_limit_log` table of one ledger file. */
+/** One budget's rows of the `rate_limit_log` table of a ledger file; the connection belongs to the caller. */
 export class SqliteRateLog {
   readonly location: string;
   readonly #db: Database.Database;
+  readonly #budget: string;
   readonly #holdMs: number;
   readonly #logger: Pick<Logger, 'warn'> | undefined;
   readonly #wallNow: () => number;
-  readonly #insert: Database.Statement<{ at: number }>;
+  readonly #insert: Database.Statement<{ budget: string; at: number }>;
   readonly #finish: Database.Statement<{ id: number; at: number }>;
   readonly #forget: Database.Statement<{ id: number }>;
-  readonly #prune: Database.Statement<{ before: number }>;
+  readonly #prune: Database.Statement<{ budget: string; before: number }>;
   #releasesSincePrune = 0;
   #closed = false;
   #lastWarnAt = -Infinity;
   #suppressedWarnings = 0;
-
-  /** Opens the ledger file at `path` (migrating it like the ledger does). Not for `:memory:`: nothing would outlive the process. */
-  static open(path: string, options: SqliteRateLogOptions): SqliteRateLog {
-    if (path === ':memory:') {
-      throw new CxrecError('config_invalid', 'a rate-limit log in :memory: would not outlive the process');
-    }
-    const { db, location } = openSqliteDatabase(path);
-    try {
-      db.pragma(`busy_timeout = ${busyTimeoutMs}`);
-      return new SqliteRateLog(db, location, options);
-    } catch (err) {
-      db.close();
-      throw err;
-    }
-  }
 
   constructor(db: Database.Database, location: string, options: SqliteRateLogOptions) {
     if (!(options.holdMs > 0)) {
@@ -139,15 +133,16 @@ export class SqliteRateLog {
     }
     this.#db = db;
     this.location = location;
+    this.#budget = options.budget;
     this.#holdMs = options.holdMs;
     this.#logger = options.logger;
     this.#wallNow = options.wallNow ?? Date.now;
-    this.#insert = db.prepare('INSERT INTO rate_limit_log (acquired_at) VALUES (@at)');
+    this.#insert = db.prepare('INSERT INTO rate_limit_log (budget, acquired_at) VALUES (@budget, @at)');
     this.#finish = db.prepare('UPDATE rate_limit_log SET done_at = @at WHERE id = @id');
     this.#forget = db.prepare('DELETE FROM rate_limit_log WHERE id = @id');
     // Only finished rows: our own in-flight ones (done_at NULL) must survive
     // however long their request takes, in case we die with it.
-    this.#prune = db.prepare('DELETE FROM rate_limit_log WHERE done_at < @before');
+    this.#prune = db.prepare('DELETE FROM rate_limit_log WHERE budget = @budget AND done_at < @before');
   }
 
   /**
@@ -170,18 +165,20 @@ export class SqliteRateLog {
   }
 
   #takeOver(nowWallMs: number): RateLogRow[] {
+    const budget = this.#budget;
+    const before = nowWallMs - this.#holdMs;
     return this.#db
       .transaction(() => {
         const rows = this.#db
-          .prepare<{ before: number }, RateLogRow>(
+          .prepare<{ budget: string; before: number }, RateLogRow>(
             `SELECT acquired_at AS acquiredAt, done_at AS doneAt FROM rate_limit_log
-             WHERE done_at IS NULL OR done_at > @before`,
+             WHERE budget = @budget AND (done_at IS NULL OR done_at > @before)`,
           )
-          .all({ before: nowWallMs - this.#holdMs });
+          .all({ budget, before });
         this.#db
-          .prepare('UPDATE rate_limit_log SET done_at = @now WHERE done_at IS NULL')
-          .run({ now: nowWallMs });
-        this.#prune.run({ before: nowWallMs - this.#holdMs });
+          .prepare('UPDATE rate_limit_log SET done_at = @now WHERE budget = @budget AND done_at IS NULL')
+          .run({ budget, now: nowWallMs });
+        this.#prune.run({ budget, before });
         return rows;
       })
       .immediate();
@@ -191,7 +188,7 @@ export class SqliteRateLog {
   recordGrant(atWallMs: number = this.#wallNow()): number | undefined {
     if (this.#closed) return undefined;
     try {
-      return Number(this.#insert.run({ at: atWallMs }).lastInsertRowid);
+      return Number(this.#insert.run({ budget: this.#budget, at: atWallMs }).lastInsertRowid);
     } catch (err) {
       this.#warn('recording a grant', err);
       return undefined;
@@ -206,17 +203,16 @@ export class SqliteRateLog {
       else this.#forget.run({ id });
       if (++this.#releasesSincePrune >= pruneEvery) {
         this.#releasesSincePrune = 0;
-        this.#prune.run({ before: atWallMs - this.#holdMs });
+        this.#prune.run({ budget: this.#budget, before: atWallMs - this.#holdMs });
       }
     } catch (err) {
       this.#warn('recording a release', err);
     }
   }
 
+  /** Stops writing (the connection is about to close). */
   close(): void {
-    if (this.#closed) return;
     this.#closed = true;
-    this.#db.close();
   }
 
   #warn(what: string, err: unknown): void {
@@ -229,16 +225,16 @@ export class SqliteRateLog {
     this.#lastWarnAt = now;
     this.#suppressedWarnings = 0;
     this.#logger?.warn(
-      { err, ledger: this.location, suppressed },
+      { err, ledger: this.location, budget: this.#budget, suppressed },
       `rate-limit log: ${what} failed; the request goes ahead, but a restart right after a crash may not count it`,
     );
   }
 }
 
 /**
- * The in-process limiter, seeded from and writing to the log. `close`
- * closes the log's connection; permits released after that are no longer
- * written, which only matters if the process then crashes within a window.
+ * The in-process limiter, seeded from and writing to the log. Permits
+ * released after the log closed are no longer written, which only matters
+ * if the process then crashes within a window.
  */
 export class PersistedRateLimiter implements RateLimiter {
   readonly #inner: SlidingWindowRateLimiter;
@@ -269,59 +265,85 @@ export class PersistedRateLimiter implements RateLimiter {
     };
   }
 
-  pauseFor(ms: number): Promise<void> {
-    return this.#inner.pauseFor(ms);
+  /** Not persisted: a pause is over long before a restart matters, and a lowered pace is for this process. */
+  pauseFor(ms: number, options?: PauseOptions): Promise<void> {
+    return this.#inner.pauseFor(ms, options);
   }
 
   stats(): RateLimiterStats {
     return this.#inner.stats();
   }
-
-  close(): Promise<void> {
-    this.#log.close();
-    return Promise.resolve();
-  }
 }
 
-export interface OpenSqliteRateLimiterOptions {
-  /** The server's window; `limit` is per this window. @default 60000 */
-  windowMs?: number | undefined;
-  /** Added to the window (see `rate-limiter.ts`). @default 50 */
+export interface OpenSqliteRateLimitersOptions {
+  /** Added to each budget's window (see `cxone/rate-limiter.ts`). @default 50 */
   marginMs?: number | undefined;
   logger?: Pick<Logger, 'warn'> | undefined;
-  /** Monotonic clock of the limiter, injected by tests. @default systemClock */
-  clock?: Clock;
+  /** Monotonic clock of the limiters, injected by tests. @default systemClock */
+  clock?: Clock | undefined;
   /** Wall clock of the log, injected by tests. @default Date.now */
-  wallNow?: () => number;
+  wallNow?: (() => number) | undefined;
 }
 
 /**
- * Opens the log in the ledger file at `path` and a limiter seeded with
- * the slots a previous process left counting.
+ * Opens the log in the ledger file at `path` (migrating it like the ledger
+ * does) and, per budget, a limiter seeded with the slots a previous
+ * process left counting. `close` closes the file. Not for `:memory:`:
+ * nothing would outlive the process.
  */
-export function openSqliteRateLimiter(
+export function openSqliteRateLimiters<Name extends string>(
   path: string,
-  limit: number,
-  options: OpenSqliteRateLimiterOptions = {},
-): PersistedRateLimiter {
-  const windowMs = options.windowMs ?? defaultWindowMs;
+  budgets: readonly RateBudget<Name>[],
+  options: OpenSqliteRateLimitersOptions = {},
+): OpenedRateLimiters<Name, PersistedRateLimiter> {
+  if (path === ':memory:') {
+    throw new CxrecError('config_invalid', 'a rate-limit log in :memory: would not outlive the process');
+  }
   const marginMs = options.marginMs ?? defaultMarginMs;
   const clock = options.clock ?? systemClock;
   const wallNow = options.wallNow ?? Date.now;
   // A bad setting fails before the file is created.
-  checkRateLimitSettings(limit, windowMs, marginMs);
-  const holdMs = windowMs + marginMs;
-  const log = SqliteRateLog.open(path, { holdMs, logger: options.logger, wallNow });
+  for (const b of budgets) checkRateLimitSettings(b.limit, b.windowMs, marginMs);
+  const { db, location } = openSqliteDatabase(path);
+  const logs: SqliteRateLog[] = [];
   try {
-    // Both clocks read back to back, so the conversion is off by microseconds at most.
-    const nowWallMs = wallNow();
-    const nowMonoMs = clock.now();
-    const rows = log.takeOver(nowWallMs);
-    const initialSlots = seedSlots(rows, { nowWallMs, nowMonoMs, holdMs });
-    const inner = new SlidingWindowRateLimiter({ limit, windowMs, marginMs, clock, initialSlots });
-    return new PersistedRateLimiter(inner, log);
+    db.pragma(`busy_timeout = ${busyTimeoutMs}`);
+    const limiters = limitersByName(budgets, (budget) => {
+      const holdMs = budget.windowMs + marginMs;
+      const log = new SqliteRateLog(db, location, {
+        budget: budget.name,
+        holdMs,
+        logger: options.logger,
+        wallNow,
+      });
+      logs.push(log);
+      // Both clocks read back to back, so the conversion is off by microseconds at most.
+      const nowWallMs = wallNow();
+      const nowMonoMs = clock.now();
+      const initialSlots = seedSlots(log.takeOver(nowWallMs), { nowWallMs, nowMonoMs, holdMs });
+      const inner = new SlidingWindowRateLimiter({
+        limit: budget.limit,
+        windowMs: budget.windowMs,
+        marginMs,
+        clock,
+        initialSlots,
+      });
+      return new PersistedRateLimiter(inner, log);
+    });
+    let closed = false;
+    return {
+      limiters,
+      close() {
+        if (!closed) {
+          closed = true;
+          for (const log of logs) log.close();
+          db.close();
+        }
+        return Promise.resolve();
+      },
+    };
   } catch (err) {
-    log.close();
+    db.close();
     throw err;
   }
 }

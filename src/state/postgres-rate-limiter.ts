@@ -1,9 +1,9 @@
 /**
- * The tenant's API budget shared by every cxrec process (on one machine or
- * many) that uses the same PostgreSQL database and tenant key: the
- * `RateLimiter` of `CXREC_STATE=postgres://…`.
+ * A rate budget of the tenant shared by every cxrec process (on one
+ * machine or many) that uses the same PostgreSQL database, tenant key and
+ * budget name: the `RateLimiter` of `CXREC_STATE=postgres://…`.
  *
- * ## The algorithm (the SQL is in `src/state/migrations/postgres/003_rate_limit.sql`)
+ * ## The algorithm (the SQL is in `migrations/postgres/003_rate_limit.sql`, 004 for the pace)
  *
  * Each request holds a row in `rate_limit_slots` from `acquire` until
  * `windowMs + marginMs` after `release` (`frees_at`). A grant is one call
@@ -15,7 +15,7 @@
  *
  * ## Why it is safe
  *
- * The argument of the in-process limiter (see `rate-limiter.ts`) carries
+ * The argument of the in-process limiter (see `cxone/rate-limiter.ts`) carries
  * over unchanged, with the database's clock in place of ours: `done_at`
  * is taken on the database after we saw the answer (so after the request
  * arrived at CXone), and a grant is taken on the database at least
@@ -43,7 +43,18 @@
  * still in flight cannot free before now + hold), so the process sleeps
  * until then instead of polling. A pause (`pauseFor`) and the slow start
  * after it (one request in flight across all processes, doubling with
- * each one answered) are shared through the bucket row.
+ * each one answered) are shared through the bucket row, and so is a pace
+ * lowered after a 429 without Retry-After: it lasts while the budget is in
+ * use, and goes back to the full limit once nobody has sent for a whole
+ * window after the last pause and the last lowering (a fleet started the
+ * next day must not inherit it; "for the rest of the process" has no
+ * meaning across processes).
+ *
+ * ## Keys
+ *
+ * The bucket and slot rows of a budget are keyed `tenantKey#budget`; the
+ * `api` budget keeps the bare tenant key it had before budgets were named,
+ * so the slots of processes stopped for an upgrade still count.
  *
  * ## The schema
  *
@@ -52,13 +63,27 @@
  * (`migratePostgres`, under the ledger's advisory lock), so `status` and
  * operators see one schema and upgrades need no second mechanism.
  */
-import pg from 'pg';
+import type pg from 'pg';
 
+import { abortedError, systemClock, type Clock } from '../cxone/clock.js';
+import {
+  apiBudgetName,
+  checkRateLimitSettings,
+  defaultMarginMs,
+  defaultWindowMs,
+  paceFactor,
+  type PauseOptions,
+  type RateBudget,
+  type RateLimiter,
+  type RateLimiterStats,
+  type RatePermit,
+} from '../cxone/rate-limiter.js';
+import { WaiterQueue } from '../cxone/waiter-queue.js';
 import { CxrecError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { isTransient, migratePostgres, redactedLocation } from '../state/postgres.js';
-import { abortedError } from './clock.js';
-import type { RateLimiter, RateLimiterStats, RatePermit } from './rate-limiter.js';
+import { redactUrlPassword } from '../redact.js';
+import { isTransient, migratePostgres, openPostgresPool } from './postgres.js';
+import { limitersByName, type OpenedRateLimiters } from './rate-budgets.js';
 
 export interface PostgresRateLimiterOptions {
   /**
@@ -67,6 +92,8 @@ export interface PostgresRateLimiterOptions {
    * pool of its own and ends it on `close()`.
    */
   database: pg.Pool | string;
+  /** Names a `pg.Pool` database in messages (never with its password). @default 'postgres (shared pool)' */
+  location?: string;
   /** Requests allowed per window for the whole tenant (CXREC_RATE_LIMIT for a 60 s window); every process must use the same. */
   limit: number;
   /** The server's window. @default 60000 */
@@ -82,8 +109,10 @@ export interface PostgresRateLimiterOptions {
    * client's connect + headers + body timeouts. @default 120000
    */
   maxInFlightMs?: number;
-  /** Names the shared budget: processes with the same key share one. @default 'default' */
+  /** Names the tenant: processes with the same key share its budgets. @default 'default' */
   tenantKey?: string;
+  /** Which of the tenant's budgets (see `RateBudget`). @default 'api' */
+  budget?: string;
   /**
    * How often a caller held back only by the slow start after a pause
    * (other processes' requests in flight) asks again: releases elsewhere
@@ -91,7 +120,9 @@ export interface PostgresRateLimiterOptions {
    */
   rampPollMs?: number;
   /** Where failures that do not fail a request (release, pause) are reported. @default none */
-  logger?: Pick<Logger, 'warn'>;
+  logger?: Pick<Logger, 'warn'> | undefined;
+  /** The sleeps between acquire calls; the window itself is on the database's clock. @default systemClock */
+  clock?: Clock;
 }
 
 /** Counters for metrics and tests; `inFlight` and `waiting` are this process's only. */
@@ -100,13 +131,6 @@ export interface PostgresRateLimiterStats extends RateLimiterStats {
   acquireCalls: number;
   /** Releases and pauses the database did not take (the slot then expires at its deadline). */
   failures: number;
-}
-
-interface Waiter {
-  resolve: (permit: RatePermit) => void;
-  reject: (err: unknown) => void;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
 }
 
 interface AcquireRow {
@@ -122,34 +146,41 @@ export interface RateLimitSettings {
   holdMs: number;
   maxInFlightMs: number;
   tenantKey: string;
+  budget: string;
+  /** The rows' key: the tenant's, and the budget's name unless it is `api`. */
+  key: string;
   rampPollMs: number;
 }
 
-/** Validates the options and works out the hold (window + margin). Pure. */
+/** Validates the options and works out the hold (window + margin) and the key. Pure. */
 export function rateLimitSettings(
-  options: Omit<PostgresRateLimiterOptions, 'database' | 'logger'>,
+  options: Omit<PostgresRateLimiterOptions, 'database' | 'location' | 'logger' | 'clock'>,
 ): RateLimitSettings {
-  const windowMs = options.windowMs ?? 60_000;
-  const marginMs = options.marginMs ?? 50;
+  const windowMs = options.windowMs ?? defaultWindowMs;
+  const marginMs = options.marginMs ?? defaultMarginMs;
   const maxInFlightMs = options.maxInFlightMs ?? 120_000;
   const tenantKey = options.tenantKey ?? 'default';
+  const budget = options.budget ?? apiBudgetName;
   const rampPollMs = options.rampPollMs ?? 500;
-  if (!Number.isInteger(options.limit) || options.limit < 1) {
-    throw new CxrecError('config_invalid', 'the rate limit must be a whole number of requests ≥ 1', {
-      context: { limit: options.limit },
+  checkRateLimitSettings(options.limit, windowMs, marginMs);
+  if (!(maxInFlightMs > 0) || !(rampPollMs > 0)) {
+    throw new CxrecError('config_invalid', 'the rate limit’s max in-flight time and ramp poll must be > 0', {
+      context: { maxInFlightMs, rampPollMs },
     });
   }
-  if (!(windowMs > 0) || !(marginMs >= 0) || !(maxInFlightMs > 0) || !(rampPollMs > 0)) {
-    throw new CxrecError(
-      'config_invalid',
-      'the rate-limit window, max in-flight time and ramp poll must be > 0 and the margin ≥ 0',
-      { context: { windowMs, marginMs, maxInFlightMs, rampPollMs } },
-    );
+  if (tenantKey.length === 0 || budget.length === 0) {
+    throw new CxrecError('config_invalid', 'the rate-limit tenant key and budget name must not be empty');
   }
-  if (tenantKey.length === 0) {
-    throw new CxrecError('config_invalid', 'the rate-limit tenant key must not be empty');
-  }
-  return { limit: options.limit, holdMs: windowMs + marginMs, maxInFlightMs, tenantKey, rampPollMs };
+  const key = budget === apiBudgetName ? tenantKey : `${tenantKey}#${budget}`;
+  return {
+    limit: options.limit,
+    holdMs: windowMs + marginMs,
+    maxInFlightMs,
+    tenantKey,
+    budget,
+    key,
+    rampPollMs,
+  };
 }
 
 export class PostgresRateLimiter implements RateLimiter {
@@ -158,8 +189,15 @@ export class PostgresRateLimiter implements RateLimiter {
   readonly #pool: pg.Pool;
   readonly #ownsPool: boolean;
   readonly #logger: Pick<Logger, 'warn'> | undefined;
+  readonly #clock: Clock;
   #ready: Promise<void> | undefined;
-  readonly #waiters: Waiter[] = [];
+  readonly #waiters = new WaiterQueue<RatePermit>({
+    what: 'waiting for the rate limit',
+    // Nobody left to sleep for: let the pump end now rather than at its timer.
+    onAbort: () => {
+      if (this.#waiters.size === 0) this.#wake?.();
+    },
+  });
   #pumpActive = false;
   /** The last pump started: `close` waits for it before ending the pool. */
   #pumping: Promise<void> | undefined;
@@ -170,7 +208,7 @@ export class PostgresRateLimiter implements RateLimiter {
   #wake: (() => void) | undefined;
   /** Why the last acquire call granted fewer than asked: a release here only helps for `ramp`. */
   #blockedBy: AcquireRow['blocked_by'] = null;
-  /** `performance.now()` before which this process sends nothing, in case the shared pause could not be written. */
+  /** `clock.now()` before which this process sends nothing, in case the shared pause could not be written. */
   #localPauseUntil = -Infinity;
   #inFlight = 0;
   #closed = false;
@@ -179,19 +217,14 @@ export class PostgresRateLimiter implements RateLimiter {
   constructor(options: PostgresRateLimiterOptions) {
     this.#settings = rateLimitSettings(options);
     this.#logger = options.logger;
+    this.#clock = options.clock ?? systemClock;
     if (typeof options.database === 'string') {
-      this.location = redactedLocation(options.database);
+      this.location = redactUrlPassword(options.database);
       // Two connections: one acquire call and one release or pause at a time are all a process needs.
-      this.#pool = new pg.Pool({
-        connectionString: options.database,
-        max: 2,
-        connectionTimeoutMillis: 10_000,
-      });
-      // An idle client losing its connection must not crash the process; the next query reports it.
-      this.#pool.on('error', () => undefined);
+      this.#pool = openPostgresPool(options.database, 2);
       this.#ownsPool = true;
     } else {
-      this.location = 'postgres (shared pool)';
+      this.location = options.location ?? 'postgres (shared pool)';
       this.#pool = options.database;
       this.#ownsPool = false;
     }
@@ -210,32 +243,24 @@ export class PostgresRateLimiter implements RateLimiter {
     const { signal } = options;
     if (this.#closed) return Promise.reject(this.#closedError());
     if (signal?.aborted) return Promise.reject(abortedError(signal, 'waiting for the rate limit'));
-    return new Promise<RatePermit>((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject, signal, onAbort: undefined };
-      if (signal) {
-        waiter.onAbort = () => {
-          const i = this.#waiters.indexOf(waiter);
-          if (i >= 0) this.#waiters.splice(i, 1);
-          reject(abortedError(signal, 'waiting for the rate limit'));
-          // Nobody left to sleep for: let the pump end now rather than at its timer.
-          if (this.#waiters.length === 0) this.#wake?.();
-        };
-        signal.addEventListener('abort', waiter.onAbort, { once: true });
-      }
-      this.#waiters.push(waiter);
-      this.#kick();
-    });
+    const granted = this.#waiters.wait(signal);
+    this.#kick();
+    return granted;
   }
 
-  async pauseFor(ms: number): Promise<void> {
+  async pauseFor(ms: number, options: PauseOptions = {}): Promise<void> {
     const wait = Math.max(0, ms);
+    const s = this.#settings;
     this.#counters.pauses++;
     this.#counters.pausedMs += wait;
     // Local too: if the database cannot take the pause, at least this process keeps it.
-    this.#localPauseUntil = Math.max(this.#localPauseUntil, performance.now() + wait);
+    this.#localPauseUntil = Math.max(this.#localPauseUntil, this.#clock.now() + wait);
     try {
       await this.ready();
-      await this.#pool.query('SELECT cxrec_rate_pause($1, $2)', [this.#settings.tenantKey, wait]);
+      await this.#pool.query('SELECT cxrec_rate_pause($1, $2)', [s.key, wait]);
+      if (options.lowerPace) {
+        await this.#pool.query('SELECT cxrec_rate_lower_pace($1, $2, $3)', [s.key, s.holdMs, paceFactor]);
+      }
     } catch (err) {
       // Not thrown: the caller is handling a 429 and must still release its
       // permit; other processes will meet the 429 themselves and pause.
@@ -246,7 +271,7 @@ export class PostgresRateLimiter implements RateLimiter {
   stats(): PostgresRateLimiterStats {
     return {
       granted: this.#counters.granted,
-      waiting: this.#waiters.length,
+      waiting: this.#waiters.size,
       inFlight: this.#inFlight,
       pauses: this.#counters.pauses,
       pausedMs: this.#counters.pausedMs,
@@ -263,10 +288,7 @@ export class PostgresRateLimiter implements RateLimiter {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const w of this.#waiters.splice(0)) {
-      if (w.signal && w.onAbort) w.signal.removeEventListener('abort', w.onAbort);
-      w.reject(this.#closedError());
-    }
+    this.#waiters.rejectAll(this.#closedError());
     this.#wake?.();
     await this.#pumping;
     await Promise.all(this.#returning);
@@ -279,40 +301,35 @@ export class PostgresRateLimiter implements RateLimiter {
   /** One pump per process: asks the database for as many slots as callers wait, then sleeps until one can free. */
   async #pump(): Promise<void> {
     try {
-      while (this.#waiters.length > 0 && !this.#closed) {
-        const localPause = this.#localPauseUntil - performance.now();
+      while (this.#waiters.size > 0 && !this.#closed) {
+        const localPause = this.#localPauseUntil - this.#clock.now();
         if (localPause > 0) {
           await this.#sleep(localPause);
           continue;
         }
-        const want = this.#waiters.length;
+        const want = this.#waiters.size;
         let row: AcquireRow;
         try {
           row = await this.#acquireSlots(want);
         } catch (err) {
           // The callers' retry policy decides (transient faults are retryable);
           // a limiter that silently waited forever would hide a dead database.
-          for (const w of this.#waiters.splice(0)) {
-            if (w.signal && w.onAbort) w.signal.removeEventListener('abort', w.onAbort);
-            w.reject(err);
-          }
+          this.#waiters.rejectAll(err);
           return;
         }
         for (const id of row.slot_ids) {
-          const waiter = this.#waiters.shift();
-          if (!waiter) {
+          if (this.#waiters.size === 0) {
             // Its caller gave up while the grant was on its way: hand the slot back unused.
             const returning = this.#release(id, false).finally(() => this.#returning.delete(returning));
             this.#returning.add(returning);
             continue;
           }
-          if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener('abort', waiter.onAbort);
           this.#inFlight++;
           this.#counters.granted++;
-          waiter.resolve(this.#permit(id));
+          this.#waiters.serve(this.#permit(id));
         }
         this.#blockedBy = row.blocked_by;
-        if (row.slot_ids.length < want && this.#waiters.length > 0) {
+        if (row.slot_ids.length < want && this.#waiters.size > 0) {
           // +1: the timer may fire a fraction of a millisecond early.
           await this.#sleep(Math.ceil(row.wait_ms) + 1);
         }
@@ -339,7 +356,7 @@ export class PostgresRateLimiter implements RateLimiter {
       const { rows } = await this.#pool.query<AcquireRow>(
         // text[]: the ids stay opaque strings whatever int8 parser the pool's owner installed.
         'SELECT slot_ids::text[] AS slot_ids, wait_ms, blocked_by FROM cxrec_rate_acquire($1, $2, $3, $4, $5, $6)',
-        [s.tenantKey, s.limit, want, s.holdMs, s.maxInFlightMs, s.rampPollMs],
+        [s.key, s.limit, want, s.holdMs, s.maxInFlightMs, s.rampPollMs],
       );
       const row = rows[0];
       if (!row) throw new Error('cxrec_rate_acquire returned no row');
@@ -366,7 +383,7 @@ export class PostgresRateLimiter implements RateLimiter {
     if (this.#poolEnded) return; // the slot frees at its deadline, as a dead process's would
     try {
       await this.#pool.query('SELECT cxrec_rate_release($1, $2, $3, $4, $5)', [
-        s.tenantKey,
+        s.key,
         id,
         sent,
         s.holdMs,
@@ -387,11 +404,11 @@ export class PostgresRateLimiter implements RateLimiter {
   #sleep(ms: number): Promise<void> {
     return new Promise<void>((resolve) => {
       const done = (): void => {
-        clearTimeout(timer);
+        cancel();
         this.#wake = undefined;
         resolve();
       };
-      const timer = setTimeout(done, Math.max(0, ms));
+      const cancel = this.#clock.setTimer(done, Math.max(0, ms));
       this.#wake = done;
     });
   }
@@ -412,5 +429,56 @@ export class PostgresRateLimiter implements RateLimiter {
 
   #closedError(): CxrecError {
     return new CxrecError('aborted', `the shared rate limiter on ${this.location} is closed`);
+  }
+}
+
+export type OpenPostgresRateLimitersOptions = Omit<
+  PostgresRateLimiterOptions,
+  'database' | 'location' | 'limit' | 'windowMs' | 'budget'
+>;
+
+/**
+ * One shared limiter per budget on the database at `url`, through one
+ * small pool; the schema is brought up to date first, so a bad URL or a
+ * server down fails here rather than at the first request.
+ */
+export async function openPostgresRateLimiters<Name extends string>(
+  url: string,
+  budgets: readonly RateBudget<Name>[],
+  options: OpenPostgresRateLimitersOptions = {},
+): Promise<OpenedRateLimiters<Name, PostgresRateLimiter>> {
+  // Validated before connecting, so a bad setting is reported as such.
+  for (const b of budgets)
+    rateLimitSettings({ ...options, limit: b.limit, windowMs: b.windowMs, budget: b.name });
+  // Per budget: one acquire call and one release or pause at a time.
+  const pool = openPostgresPool(url, 2 * Math.max(1, budgets.length));
+  const location = redactUrlPassword(url);
+  const all: PostgresRateLimiter[] = [];
+  let closed = false;
+  const close = async (): Promise<void> => {
+    if (closed) return;
+    closed = true;
+    for (const l of all) await l.close();
+    await pool.end();
+  };
+  try {
+    const limiters = limitersByName(budgets, (budget) => {
+      const l = new PostgresRateLimiter({
+        ...options,
+        database: pool,
+        location,
+        limit: budget.limit,
+        windowMs: budget.windowMs,
+        budget: budget.name,
+      });
+      all.push(l);
+      return l;
+    });
+    // One migration for all: they share the pool and the schema.
+    await all[0]?.ready();
+    return { limiters, close };
+  } catch (err) {
+    await close();
+    throw err;
   }
 }

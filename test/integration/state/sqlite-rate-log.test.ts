@@ -15,15 +15,21 @@ import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { request } from 'undici';
 
-import { openRateLimiter } from '../../../src/cxone/open-rate-limiter.js';
+import { parseStateTarget } from '../../../src/config.js';
 import {
   SlidingWindowRateLimiter,
   type RateLimiter,
   type RatePermit,
 } from '../../../src/cxone/rate-limiter.js';
-import { openSqliteRateLimiter, PersistedRateLimiter } from '../../../src/cxone/sqlite-rate-log.js';
 import { startSimulator, type Simulator } from '../../../src/simulator/index.js';
+import { readMigrations } from '../../../src/state/migration-files.js';
+import { openRateLimiters } from '../../../src/state/open-state.js';
 import { openSqliteLedger } from '../../../src/state/sqlite.js';
+import {
+  openSqliteRateLimiters,
+  PersistedRateLimiter,
+  type OpenSqliteRateLimitersOptions,
+} from '../../../src/state/sqlite-rate-log.js';
 
 const requests = 20;
 const windowSeconds = 2;
@@ -41,6 +47,23 @@ before(async () => {
 after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
+
+/** The `api` budget alone on the ledger file at `path`, as the CLI opens it; `close` closes the file. */
+function openSqliteRateLimiter(
+  path: string,
+  limit: number,
+  options: OpenSqliteRateLimitersOptions & { windowMs?: number } = {},
+): RateLimiter & { stats: PersistedRateLimiter['stats']; close(): Promise<void> } {
+  const { windowMs = 60_000, ...rest } = options;
+  const { limiters, close } = openSqliteRateLimiters(path, [{ name: 'api', limit, windowMs }], rest);
+  const limiter = limiters.api;
+  return {
+    acquire: (o) => limiter.acquire(o),
+    pauseFor: (ms, o) => limiter.pauseFor(ms, o),
+    stats: () => limiter.stats(),
+    close,
+  };
+}
 
 /** One raw token request through `limiter`, as the client's transport sends it. */
 async function tokenRequest(sim: Simulator, permit: RatePermit, release: boolean): Promise<number> {
@@ -216,27 +239,78 @@ describe('SQLite rate-limit log', () => {
   });
 });
 
-describe('openRateLimiter with a SQLite ledger', () => {
+describe('openRateLimiters with a SQLite ledger', () => {
+  const api = (limit: number) => [{ name: 'api' as const, limit, windowMs: 60_000 }];
+
   test('a path gets the persisted limiter, whose close closes the file', async () => {
     const state = newStatePath();
-    const l = await openRateLimiter(state, 50);
-    assert.ok(l instanceof PersistedRateLimiter);
-    await (await l.acquire()).release();
-    await l.close();
-    // Closed: the file is free to remove and reopen.
-    await (await openRateLimiter(state, 50)).close?.();
+    const { limiters, close } = await openRateLimiters(parseStateTarget(state), api(50));
+    assert.ok(limiters.api instanceof PersistedRateLimiter);
+    await (await limiters.api.acquire()).release();
+    // SQLite removes the write-ahead log when the last connection to the
+    // file closes: it exists while the limiter holds the file, and is gone
+    // after close only if the connection really closed.
+    assert.equal(existsSync(`${state}-wal`), true, 'the connection is open');
+    await close();
+    assert.equal(existsSync(`${state}-wal`), false, 'the connection was closed');
+    // Closed: the file is free to reopen.
+    await (await openRateLimiters(parseStateTarget(state), api(50))).close();
   });
 
-  test(':memory: gets the plain in-process limiter, with nothing to close', async () => {
-    const l = await openRateLimiter(':memory:', 50);
-    assert.ok(l instanceof SlidingWindowRateLimiter);
-    assert.equal('close' in l, false);
+  test(':memory: gets the plain in-process limiter', async () => {
+    const { limiters, close } = await openRateLimiters(parseStateTarget(':memory:'), api(50));
+    assert.ok(limiters.api instanceof SlidingWindowRateLimiter);
+    await close();
   });
 
   test('a bad limit fails before the file is created; an unknown scheme is refused', async () => {
     const state = newStatePath();
-    await assert.rejects(openRateLimiter(state, 0), { code: 'config_invalid' });
+    await assert.rejects(openRateLimiters(parseStateTarget(state), api(0)), { code: 'config_invalid' });
     assert.equal(existsSync(state), false);
-    await assert.rejects(openRateLimiter('mysql://db/cxrec', 50), { code: 'config_invalid' });
+    assert.throws(() => parseStateTarget('mysql://db/cxrec'), { code: 'config_invalid' });
+  });
+
+  test('two budgets keep their rows apart, including the ones from before budgets had names', async () => {
+    const state = newStatePath();
+    // A ledger written before migration 004 named budgets, with one API request just answered.
+    const old = new Database(state);
+    old.exec(
+      'CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)',
+    );
+    for (const m of readMigrations('sqlite').filter((m) => m.version <= 3)) {
+      old.exec(m.sql);
+      old.prepare('INSERT INTO schema_migrations VALUES (?, ?, 0)').run(m.version, m.name);
+    }
+    old
+      .prepare('INSERT INTO rate_limit_log (acquired_at, done_at) VALUES (?, ?)')
+      .run(Date.now(), Date.now());
+    old.close();
+    const budgets = [
+      { name: 'api' as const, limit: 1, windowMs: 60_000 },
+      { name: 'playback' as const, limit: 1, windowMs: 60_000 },
+    ];
+    const { limiters, close } = await openRateLimiters(parseStateTarget(state), budgets);
+    try {
+      const apiGrant = limiters.api.acquire({ signal: AbortSignal.timeout(300) });
+      await assert.rejects(apiGrant, { code: 'aborted' }, 'the earlier API request still counts');
+      const playback = await limiters.playback.acquire({ signal: AbortSignal.timeout(10_000) });
+      await playback.release();
+      const rows = new Database(state, { readonly: true });
+      try {
+        assert.deepEqual(
+          rows
+            .prepare('SELECT budget, count(*) AS n FROM rate_limit_log GROUP BY budget ORDER BY budget')
+            .all(),
+          [
+            { budget: 'api', n: 1 },
+            { budget: 'playback', n: 1 },
+          ],
+        );
+      } finally {
+        rows.close();
+      }
+    } finally {
+      await close();
+    }
   });
 });

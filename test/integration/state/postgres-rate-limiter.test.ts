@@ -13,15 +13,16 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { request } from 'undici';
 
+import { parseStateTarget } from '../../../src/config.js';
+import { SlidingWindowRateLimiter, type RatePermit } from '../../../src/cxone/rate-limiter.js';
+import { CxrecError } from '../../../src/errors.js';
+import { startSimulator } from '../../../src/simulator/index.js';
+import { openRateLimiters } from '../../../src/state/open-state.js';
 import {
   PostgresRateLimiter,
   rateLimitSettings,
   type PostgresRateLimiterOptions,
-} from '../../../src/cxone/postgres-rate-limiter.js';
-import { openRateLimiter } from '../../../src/cxone/open-rate-limiter.js';
-import { SlidingWindowRateLimiter, type RatePermit } from '../../../src/cxone/rate-limiter.js';
-import { CxrecError } from '../../../src/errors.js';
-import { startSimulator } from '../../../src/simulator/index.js';
+} from '../../../src/state/postgres-rate-limiter.js';
 
 const adminUrl = process.env.CXREC_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const dbName = `cxrec_test_${randomBytes(4).toString('hex')}`;
@@ -280,8 +281,18 @@ describe('rateLimitSettings', () => {
       holdMs: 60_050,
       maxInFlightMs: 120_000,
       tenantKey: 'default',
+      budget: 'api',
+      key: 'default',
       rampPollMs: 500,
     });
+  });
+
+  test('the api budget keeps the bare tenant key; another budget adds its name', () => {
+    assert.equal(rateLimitSettings({ limit: 5, tenantKey: 'api.example.com' }).key, 'api.example.com');
+    assert.equal(
+      rateLimitSettings({ limit: 5, tenantKey: 'api.example.com', budget: 'playback' }).key,
+      'api.example.com#playback',
+    );
   });
 
   test('refuses a limit that is not a whole number ≥ 1, and bad durations', () => {
@@ -292,30 +303,45 @@ describe('rateLimitSettings', () => {
     assert.throws(() => rateLimitSettings({ limit: 5, marginMs: -1 }), { code: 'config_invalid' });
     assert.throws(() => rateLimitSettings({ limit: 5, maxInFlightMs: 0 }), { code: 'config_invalid' });
     assert.throws(() => rateLimitSettings({ limit: 5, tenantKey: '' }), { code: 'config_invalid' });
+    assert.throws(() => rateLimitSettings({ limit: 5, budget: '' }), { code: 'config_invalid' });
   });
 });
 
-describe('openRateLimiter', () => {
+describe('openRateLimiters', () => {
+  const api = (limit: number) => [{ name: 'api' as const, limit, windowMs: 60_000 }];
+
   test('postgres:// and postgresql:// share the budget through the database', async () => {
-    for (const url of [dbUrl, dbUrl.replace(/^postgres:/, 'postgresql:')]) {
-      const l = await openRateLimiter(url, 50);
+    for (const [i, url] of [dbUrl, dbUrl.replace(/^postgres:/, 'postgresql:')].entries()) {
+      // Two "processes" on one database, one request per minute between them.
+      const tenantKey = `tenant-open-${i}`;
+      const a = await openRateLimiters(parseStateTarget(url), api(1), { tenantKey });
+      const b = await openRateLimiters(parseStateTarget(url), api(1), { tenantKey });
       try {
-        assert.ok(l instanceof PostgresRateLimiter);
-        await (await l.acquire()).release({ sent: false });
+        assert.ok(a.limiters.api instanceof PostgresRateLimiter);
+        await (await a.limiters.api.acquire()).release();
+        assert.equal(await slotsHeld(tenantKey), 1, 'the sent request holds its slot in the database');
+        const waiting = new AbortController();
+        const other = b.limiters.api.acquire({ signal: waiting.signal });
+        assert.equal(await settlesWithin(other, 300), false, 'the other process waits for the same budget');
+        waiting.abort();
+        await assert.rejects(other, { code: 'aborted' });
       } finally {
-        await l.close?.();
+        await a.close();
+        await b.close();
       }
     }
   });
 
   test(':memory: gets the in-process limiter (a SQLite path: sqlite-rate-log.test.ts)', async () => {
-    const l = await openRateLimiter(':memory:', 50);
-    assert.ok(l instanceof SlidingWindowRateLimiter);
-    assert.equal('close' in l, false, 'nothing to close');
+    const { limiters, close } = await openRateLimiters({ kind: 'memory' }, api(50));
+    assert.ok(limiters.api instanceof SlidingWindowRateLimiter);
+    await close();
   });
 
   test('a bad limit or an unreachable database fails at open', async () => {
-    await assert.rejects(openRateLimiter(':memory:', 0), { code: 'config_invalid' });
-    await assert.rejects(openRateLimiter('postgres://127.0.0.1:1/nowhere', 50), { retryable: true });
+    await assert.rejects(openRateLimiters({ kind: 'memory' }, api(0)), { code: 'config_invalid' });
+    await assert.rejects(openRateLimiters(parseStateTarget('postgres://127.0.0.1:1/nowhere'), api(50)), {
+      retryable: true,
+    });
   });
 });
