@@ -59,13 +59,15 @@ const passwordParamPattern = /([?&]password=)[^&#\s]*/gi;
 
 /** Replaces presigned-URL signatures, bearer tokens, JWTs, URL passwords and `client_secret=` values in free text. */
 export function scrubText(text: string): string {
-  return text
-    .replace(queryPattern, `$1${REDACTED}`)
-    .replace(bearerPattern, `$1 ${REDACTED}`)
-    .replace(secretAssignmentPattern, `$1=${REDACTED}`)
-    .replace(jwtPattern, REDACTED)
-    // `?password=` is covered by the `password=` assignment above.
-    .replace(userInfoPasswordPattern, '$1@');
+  return (
+    text
+      .replace(queryPattern, `$1${REDACTED}`)
+      .replace(bearerPattern, `$1 ${REDACTED}`)
+      .replace(secretAssignmentPattern, `$1=${REDACTED}`)
+      .replace(jwtPattern, REDACTED)
+      // `?password=` is covered by the `password=` assignment above.
+      .replace(userInfoPasswordPattern, '$1@')
+  );
 }
 
 /**
