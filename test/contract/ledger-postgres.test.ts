@@ -81,7 +81,7 @@ describe('postgres ledger: the database', () => {
           { version: 2, name: 'leases' },
           { version: 3, name: 'rate_limit' },
           { version: 4, name: 'rate_pace' },
-          { version: 6, name: 'contact_details' },
+          { version: 5, name: 'contact_details' },
         ]);
       } finally {
         await client.end();

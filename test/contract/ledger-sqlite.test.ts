@@ -61,7 +61,7 @@ describe('sqlite ledger: the file', () => {
           { version: 2, name: 'leases' },
           { version: 3, name: 'rate_limit_log' },
           { version: 4, name: 'rate_limit_budgets' },
-          { version: 6, name: 'contact_details' },
+          { version: 5, name: 'contact_details' },
         ]);
       } finally {
         db.close();
