@@ -4,10 +4,13 @@ import { dirname, resolve } from 'node:path';
 import { Command } from 'commander';
 
 import { loadConfig, type Config } from '../config.js';
+import type { CxoneClient } from '../cxone/client.js';
 import { CxrecError, describeError } from '../errors.js';
 import { configureRootLogger, type Logger } from '../log.js';
 import { redactUrlPassword } from '../redact.js';
-import { openCxone, openState, openStore } from '../runtime.js';
+import { openCxone, openState, openStore, type CxoneRuntime } from '../runtime.js';
+import { playbackPermission } from '../cxone/platform/permissions.js';
+import type { PlatformClient } from '../cxone/platform/client.js';
 
 interface Check {
   name: string;
@@ -21,7 +24,12 @@ export function doctorCommand(): Command {
     .description(
       'Checks settings, the CXone token and its granted scopes, storage and the ledger, and says what to fix.',
     )
-    .addHelpText('after', '\nExit codes: 0 all fine; 1 otherwise.')
+    .addHelpText(
+      'after',
+      '\nWith CXONE_DIALECT=platform it checks the issuer, the access-key login, tenant discovery, one\n' +
+        'completed-contacts listing (the Reporting permission) and the media-playback permission instead.\n' +
+        'Exit codes: 0 all fine; 1 otherwise.',
+    )
     .action(async (_opts: unknown, command: Command) => {
       const { config: configFile } = command.optsWithGlobals<{ config?: string }>();
       const checks: Check[] = [];
@@ -40,7 +48,8 @@ export function doctorCommand(): Command {
       if (config) {
         const log = configureRootLogger({ level: 'error' });
         checks.push(await checkState(config));
-        checks.push(await checkCxone(config, log));
+        if (config.dialect === 'platform') checks.push(...(await checkPlatform(config, log)));
+        else checks.push(await checkCxone(config, log));
         checks.push(await checkStorage(config));
       }
       for (const c of checks) {
@@ -66,7 +75,7 @@ async function checkCxone(config: Config, log: Logger): Promise<Check> {
     };
   }
   try {
-    const access = await cxone.client.checkAccess({ signal: AbortSignal.timeout(60_000) });
+    const access = await (cxone.client as CxoneClient).checkAccess({ signal: AbortSignal.timeout(60_000) });
     if (access.missingScopes.length > 0) {
       return {
         name: 'cxone',
@@ -94,6 +103,108 @@ async function checkCxone(config: Config, log: Logger): Promise<Check> {
   } finally {
     await cxone.close();
   }
+}
+
+/** The platform dialect: each step of what an export does first, in the operator's words. */
+async function checkPlatform(config: Config, log: Logger): Promise<Check[]> {
+  let cxone: CxoneRuntime;
+  try {
+    cxone = await openCxone(config, log, { ownLimiter: true });
+  } catch (err) {
+    return [
+      {
+        name: 'cxone',
+        ok: false,
+        detail: describeError(err).message,
+        fix: 'set CXONE_ACCESS_KEY_ID, CXONE_ACCESS_KEY_SECRET, CXONE_CLIENT_ID and CXONE_CLIENT_SECRET',
+      },
+    ];
+  }
+  const client = cxone.platform as PlatformClient;
+  const signal = AbortSignal.timeout(60_000);
+  const checks: Check[] = [];
+  try {
+    try {
+      const { tenantId, apiEndpoint } = await client.connect({ signal });
+      checks.push({
+        name: 'login',
+        ok: true,
+        detail: `logged in at ${config.authUrl} with access key ${config.accessKeyId ?? ''} (tenant ${tenantId})`,
+      });
+      checks.push({ name: 'tenant', ok: true, detail: `the tenant's API is at ${apiEndpoint}` });
+    } catch (err) {
+      checks.push({ name: 'login', ok: false, detail: describeError(err).message, fix: loginFix(err) });
+      return checks;
+    }
+    try {
+      const pages = client.completedContacts(
+        { startDate: new Date(Date.now() - 3_600_000), endDate: new Date(), top: 1 },
+        { signal },
+      );
+      // One page is enough to know the listing works.
+      for await (const page of pages) {
+        checks.push({
+          name: 'listing',
+          ok: true,
+          detail: `contacts/completed answers (${page.totalRecords ?? page.contacts.length} contact(s) in the last hour)`,
+        });
+        break;
+      }
+      if (!checks.some((c) => c.name === 'listing')) {
+        checks.push({
+          name: 'listing',
+          ok: true,
+          detail: 'contacts/completed answers (no contact in the last hour)',
+        });
+      }
+    } catch (err) {
+      checks.push({
+        name: 'listing',
+        ok: false,
+        detail: describeError(err).message,
+        fix:
+          err instanceof CxrecError && err.code === 'permission_missing'
+            ? "give the access key's user a role with the Reporting permission: Admin > Security > Roles and Permissions"
+            : 'check CXONE_API_VERSION and that this machine can reach the API host',
+      });
+    }
+    try {
+      const probe = await client.probePlayback({ signal });
+      checks.push(
+        probe.granted
+          ? { name: 'playback', ok: true, detail: 'media playback is permitted' }
+          : {
+              name: 'playback',
+              ok: false,
+              detail: probe.reason,
+              fix: `give the access key's user a role with "${playbackPermission}": Admin > Security > Roles and Permissions`,
+            },
+      );
+    } catch (err) {
+      checks.push({
+        name: 'playback',
+        ok: false,
+        detail: describeError(err).message,
+        fix: 'check that this machine can reach the API host',
+      });
+    }
+    return checks;
+  } finally {
+    await cxone.close();
+  }
+}
+
+function loginFix(err: unknown): string {
+  const message = describeError(err).message;
+  if (err instanceof CxrecError && err.code === 'tenant_unknown') {
+    return 'check CXONE_AUTH_URL: the tenant is unknown to that issuer (government tenants use https://cxone-gov.niceincontact.com)';
+  }
+  if (err instanceof CxrecError && err.code === 'auth_failed') {
+    return /ACCESS_KEY/.test(message)
+      ? 'check CXONE_ACCESS_KEY_ID and CXONE_ACCESS_KEY_SECRET (an active access key of the API user: Admin > Employees > the user > Access Keys)'
+      : 'check CXONE_CLIENT_ID and CXONE_CLIENT_SECRET (the application registered with NICE for your tenant)';
+  }
+  return 'check CXONE_AUTH_URL and that this machine can reach it';
 }
 
 async function checkStorage(config: Config): Promise<Check> {

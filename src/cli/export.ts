@@ -53,7 +53,6 @@ export function exportCommand(): Command {
           ...pipeline,
           since,
           until,
-          settings: config,
           log,
           signal: shutdown.signal,
           onProgress: (p) => display.update(p),
@@ -63,7 +62,7 @@ export function exportCommand(): Command {
         shutdown.dispose();
         await pipeline.close();
       }
-      const calls = Object.values(pipeline.client.stats()).reduce(
+      const calls = Object.values(pipeline.cxone.apiStats.snapshot()).reduce(
         (sum, byStatus) => sum + Object.values(byStatus).reduce((a, b) => a + b, 0),
         0,
       );

@@ -29,7 +29,7 @@ export function runCommand(): Command {
         wrapLimiter: (limiter, ledger) => {
           holder.metrics = createServiceMetrics({
             ledger,
-            apiStats: () => holder.pipeline?.client.apiStats,
+            apiStats: () => holder.pipeline?.cxone.apiStats,
             retentionDays: config.retentionDays,
             now: () => Date.now(),
           });
@@ -62,7 +62,6 @@ export function runCommand(): Command {
         await runService(
           {
             ...pipeline,
-            settings: config,
             log,
             signal: shutdown.signal,
             onJobDone: (outcome, ms) => metrics.jobDone(outcome, ms),

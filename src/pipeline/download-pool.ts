@@ -11,11 +11,11 @@ import type { JobRow, Ledger } from '../state/ledger.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { downloadJob, type DownloadContext, type JobOutcome } from './download.js';
 import type { PipelineSettings } from './pipeline-settings.js';
-import type { RecordingApi, RecordingDetail } from './recording-api.js';
+import type { RecordingSource } from './recording-source.js';
 import { WorkerPool } from './workers.js';
 
 export interface DownloadPoolOptions {
-  api: RecordingApi;
+  source: RecordingSource;
   ledger: Ledger;
   store: ObjectStore;
   dispatcher: Dispatcher;
@@ -31,13 +31,9 @@ export interface DownloadPoolOptions {
   isFatal?: (err: unknown) => err is CxrecError;
 }
 
-/** Detail answers kept for the channels of one recording; old ones are dropped past this many. */
-const detailCacheSize = 1000;
-
 export function createDownloadPool(options: DownloadPoolOptions): WorkerPool {
   const { ledger, owner, settings, now } = options;
   const backoff = { baseMs: settings.backoffSeconds * 1000, capMs: 60_000, random: Math.random };
-  const detailCache = new Map<string, Promise<RecordingDetail>>();
   return new WorkerPool({
     ledger,
     owner,
@@ -48,20 +44,12 @@ export function createDownloadPool(options: DownloadPoolOptions): WorkerPool {
     log: options.log,
     now,
     handle: async (job, signal) => {
-      while (detailCache.size > detailCacheSize) {
-        const oldest = detailCache.keys().next().value;
-        if (oldest === undefined) break;
-        detailCache.delete(oldest);
-      }
       const ctx: DownloadContext = {
-        api: options.api,
+        source: options.source,
         store: options.store,
         dispatcher: options.dispatcher,
         mediaHosts: settings.mediaHosts,
-        channelFallback: settings.channelFallback,
-        retentionDays: settings.retentionDays,
         backoff,
-        detailCache,
         log: options.log,
         now,
         ...(options.onBytes ? { onBytes: options.onBytes } : {}),

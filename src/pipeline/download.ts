@@ -25,8 +25,9 @@ import { hostAllowed, urlSchemeProblem } from '../url-policy.js';
 import { StreamDigests, type DigestResult } from './digests.js';
 import { transferMedia } from './media-transfer.js';
 import { decodeUploadRef, encodeUploadRef } from './upload-ref.js';
-import type { Channel, DownloadUrl, RecordingApi, RecordingDetail } from './recording-api.js';
-import { retentionEnd } from './recording-policy.js';
+import type { Channel } from '../state/ledger.js';
+import { probeMedia } from './media-probe.js';
+import type { LinkAnswer, MediaLink, RecordingSource } from './recording-source.js';
 
 /** How many received bytes are hashed and handed to the store at once. */
 const writeBatchBytes = 1024 * 1024;
@@ -38,27 +39,26 @@ export type JobOutcome =
   | { kind: 'final'; state: FinalState; reason: string; stored?: StoredObjectInfo; error?: unknown }
   /** Not Available after all (the Processing trap): wait and re-check. */
   | { kind: 'waiting'; status: string; reason: string }
+  /** Not ready yet where only asking again tells (platform playback 404): ask again at `at`. */
+  | { kind: 'later'; at: number; status: string; reason: string }
   /** A transient fault outlasted this attempt's retries: try the job again later. */
   | { kind: 'retry'; error: unknown }
   /** Another channel must be fetched instead (fallback to combined). */
   | { kind: 'fallback'; reason: string };
 
 export interface DownloadContext {
-  api: RecordingApi;
+  /** The dialect: what a row is owed, and its media links. */
+  source: RecordingSource;
   store: ObjectStore;
   /** For presigned media URLs (keep-alive, timeouts). */
   dispatcher: Dispatcher;
   mediaHosts: readonly string[];
-  channelFallback: 'combined' | 'none';
-  retentionDays: number;
   /** Waits between transfer attempts (CXREC_BACKOFF_SECONDS). */
   backoff: { baseMs: number; capMs: number; random: () => number };
   /** Transfer attempts within one job before it is deferred. @default 6 */
   maxTransferAttempts?: number;
   /** Records the staged upload in the ledger before the first byte, and clears it. */
   recordUpload(upload: { token: string; bytes: number } | null): Promise<void>;
-  /** Detail calls shared by the channels of one recording. */
-  detailCache: Map<string, Promise<RecordingDetail>>;
   log: Logger;
   now(): number;
   /** Counts media bytes received, for progress. */
@@ -66,12 +66,15 @@ export interface DownloadContext {
 }
 
 /**
- * A presigned media link: where to GET the object and what CXone announced.
- * The steps below receive links only through a `FreshLink`, never from the
- * client, so another source of links changes `downloadJob` alone.
+ * A media link whose size and type are known: announced by the API, or
+ * read from the media host before the first byte is staged. The steps
+ * below receive links only through a `FreshLink`, never from a client.
  */
-export type MediaLink = Pick<DownloadUrl, 'url' | 'contentType' | 'sizeBytes'>;
-type FreshLink = () => Promise<MediaLink>;
+interface KnownLink extends MediaLink {
+  contentType: string;
+  sizeBytes: number;
+}
+type FreshLink = () => Promise<KnownLink>;
 
 /** What the steps of one job share. */
 interface JobRun {
@@ -87,7 +90,7 @@ interface JobRun {
 
 /** The transfer ended with every byte the host sent staged; `verify` decides whether they are the object. */
 interface Received {
-  link: MediaLink;
+  link: KnownLink;
   /** The host's size of the object (Content-Range or Content-Length). */
   totalSize: number;
   etagMd5: string | undefined;
@@ -107,7 +110,7 @@ export async function downloadJob(
     signal,
     log: ctx.log.child({ recordingId, channel }),
     context: { recordingId, channel },
-    freshLink: () => newLink(ctx, recordingId, channel, signal),
+    freshLink: () => Promise.reject(new Error('no media link asked for yet')),
   };
 
   const ready = await preflight(run);
@@ -140,25 +143,30 @@ export async function downloadJob(
  * empty media, an object already stored by an earlier run. Otherwise the
  * link to fetch and the key it goes to.
  */
-async function preflight(run: JobRun): Promise<Step<{ link: MediaLink; key: string }>> {
+async function preflight(run: JobRun): Promise<Step<{ link: KnownLink; key: string }>> {
   const { ctx, job, signal } = run;
-  if (job.channel !== 'combined') {
-    const detail = await getDetail(ctx, job.recordingId, signal);
-    if (!detail.availableChannels.includes(job.channel)) {
-      return {
-        outcome:
-          ctx.channelFallback === 'combined'
-            ? { kind: 'fallback', reason: 'fell back to combined' }
-            : {
-                kind: 'final',
-                state: 'media_unavailable',
-                reason: `channel ${job.channel} was never captured`,
-              },
-      };
-    }
-  }
+  const early = await ctx.source.preflight(job, signal);
+  if (early) return { outcome: early };
 
-  const link = await run.freshLink();
+  const known = await firstLink(run);
+  if ('outcome' in known) return known;
+  const link = known;
+  // Renewed links point at the same object: what the first one told of its
+  // size and type holds for them (the platform's links announce neither).
+  run.freshLink = async () => {
+    const answer = await checkedLink(run);
+    if ('outcome' in answer) {
+      throw new CxrecError('media_missing', 'the media link could not be renewed: media not found', {
+        context: run.context,
+        retryable: true,
+      });
+    }
+    return {
+      url: answer.link.url,
+      contentType: answer.link.contentType ?? link.contentType,
+      sizeBytes: answer.link.sizeBytes ?? link.sizeBytes,
+    };
+  };
   if (link.sizeBytes <= EMPTY_MEDIA_MAX_BYTES) {
     return {
       outcome: {
@@ -219,7 +227,7 @@ async function transferWithResume(
   run: JobRun,
   upload: StagedUpload,
   digests: StreamDigests,
-  firstLink: MediaLink,
+  firstLink: KnownLink,
 ): Promise<Step<Received>> {
   const { ctx, signal } = run;
   const maxAttempts = ctx.maxTransferAttempts ?? 6;
@@ -260,7 +268,7 @@ async function transferWithResume(
           return { outcome: { kind: 'retry', error: err } };
         case 'media missing':
           await discard(upload, ctx);
-          return { outcome: await mediaMissing(run) };
+          return { outcome: (await ctx.source.mediaMissing(run.job, 'missing', signal)) ?? failed(err) };
         case 'give up':
           await upload.park().catch(() => undefined);
           return { outcome: isRetryable(err) ? { kind: 'retry', error: err } : failed(err) };
@@ -291,7 +299,12 @@ function afterBreak(
   return isUrlRefused(err) ? 'new link' : 'back off';
 }
 
-function logResume(run: JobRun, err: unknown, attempt: number, upload: StagedUpload): void {
+function logResume(
+  run: JobRun,
+  err: unknown,
+  attempt: number,
+  upload: Pick<StagedUpload, 'bytesWritten'>,
+): void {
   run.log.info(
     { err: describeError(err), attempt, at: upload.bytesWritten },
     'media transfer interrupted, resuming',
@@ -344,12 +357,11 @@ async function verify(
   const { link, totalSize } = received;
   const sizeBytes = upload.bytesWritten;
   if (totalSize !== link.sizeBytes || sizeBytes !== link.sizeBytes) {
-    // The Processing trap serves an object shorter than announced; a
-    // recording that is really Available and still differs is corrupt.
+    // The dialect may explain a short object (the Processing trap); one
+    // it cannot explain is corrupt.
     await discard(upload, ctx);
-    const detail = await fetchDetail(ctx, context.recordingId, run.signal);
     return {
-      outcome: processingTrap(detail, 'media incomplete') ?? {
+      outcome: (await ctx.source.mediaMissing(run.job, 'incomplete', run.signal)) ?? {
         kind: 'retry',
         error: new CxrecError('integrity', 'size differs from the announced size', {
           context: { ...context, announced: link.sizeBytes, hostSize: totalSize, received: sizeBytes },
@@ -389,7 +401,7 @@ async function commit(
   run: JobRun,
   upload: StagedUpload,
   digests: DigestResult,
-  link: MediaLink,
+  link: KnownLink,
 ): Promise<JobOutcome> {
   const { sizeBytes, md5, sha256 } = digests;
   const info = await upload.commit({
@@ -408,101 +420,72 @@ async function commit(
   };
 }
 
-/**
- * The Processing trap (contract §5): search said Available, but the media is
- * missing or short. A fresh detail decides: `Failed` settles the job, any
- * other status but `Available` sends it back to wait. Undefined when the
- * recording really is Available (the caller's fault to classify).
- */
-function processingTrap(detail: RecordingDetail, what: string): JobOutcome | undefined {
-  if (detail.status === 'Failed') {
-    return { kind: 'final', state: 'failed_processing', reason: 'transcoding failed' };
-  }
-  if (detail.status !== 'Available') {
-    return { kind: 'waiting', status: detail.status, reason: `${what} while ${detail.status}` };
-  }
-  return undefined;
-}
-
 function resumeTokenFor(stored: string | null, key: string): { resumeToken?: string } {
   const ref = stored === null ? undefined : decodeUploadRef(stored);
   return ref?.key === key ? { resumeToken: ref.token } : {};
 }
 
-/** A new download URL from CXone, refused unless its host is one CXREC_MEDIA_HOSTS allows. */
-async function newLink(
-  ctx: DownloadContext,
-  recordingId: string,
-  channel: Channel,
-  signal: AbortSignal,
-): Promise<MediaLink> {
-  const link = await ctx.api.downloadUrl(recordingId, channel, { signal });
-  const url = new URL(link.url);
-  const schemeProblem = urlSchemeProblem(link.url);
+/**
+ * The first link of this job, with its size and type known: a link that
+ * announces neither (the platform's) is probed on the media host (one
+ * byte), refused links are asked for again, and a host that says the
+ * media is gone hands the row to the dialect to judge.
+ */
+async function firstLink(run: JobRun): Promise<Step<KnownLink>> {
+  const { ctx, job, signal } = run;
+  const maxAttempts = ctx.maxTransferAttempts ?? 6;
+  for (let attempt = 1; ; attempt++) {
+    const answer = await checkedLink(run);
+    if ('outcome' in answer) return answer;
+    const { link } = answer;
+    if (link.contentType !== undefined && link.sizeBytes !== undefined) {
+      return { url: link.url, contentType: link.contentType, sizeBytes: link.sizeBytes };
+    }
+    try {
+      const probed = await probeMedia({
+        url: new URL(link.url),
+        dispatcher: ctx.dispatcher,
+        signal,
+        context: run.context,
+      });
+      return {
+        url: link.url,
+        contentType: link.contentType ?? probed.contentType,
+        sizeBytes: link.sizeBytes ?? probed.totalSize,
+      };
+    } catch (err) {
+      if (err instanceof CxrecError && err.code === 'media_missing') {
+        return { outcome: (await ctx.source.mediaMissing(job, 'missing', signal)) ?? failed(err) };
+      }
+      if (isAbortError(err) || signal.aborted || attempt >= maxAttempts) throw err;
+      if (isUrlRefused(err)) continue;
+      if (!isRetryable(err)) throw err;
+      logResume(run, err, attempt, { bytesWritten: 0 });
+      await sleep(backoffDelayMs(attempt, ctx.backoff), signal);
+    }
+  }
+}
+
+/** A new link from the dialect, refused unless its host is one CXREC_MEDIA_HOSTS allows. */
+async function checkedLink(run: JobRun): Promise<LinkAnswer> {
+  const { ctx, job, signal } = run;
+  const answer = await ctx.source.mediaLink(job, signal);
+  if ('outcome' in answer) return answer;
+  const url = new URL(answer.link.url);
+  const schemeProblem = urlSchemeProblem(answer.link.url);
   if (schemeProblem !== undefined) {
     throw new CxrecError('media_host_refused', `media URL ${schemeProblem}`, {
-      context: { recordingId, channel, host: url.hostname },
+      context: { ...run.context, host: url.hostname },
     });
   }
   if (!hostAllowed(url.hostname, ctx.mediaHosts)) {
     throw new CxrecError(
       'media_host_refused',
       `media URL points to ${url.hostname}, which CXREC_MEDIA_HOSTS does not allow (allowed: ${ctx.mediaHosts.join(', ')})`,
-      { context: { recordingId, channel } },
+      { context: run.context },
     );
   }
-  return link;
-}
-
-/** Media answered 404: purged by retention, gone, or not Available after all. */
-async function mediaMissing(run: JobRun): Promise<JobOutcome> {
-  const { ctx, job } = run;
-  const defaultEnd = retentionEnd(ctx, job.meta.createdDate);
-  if (defaultEnd <= ctx.now()) {
-    return { kind: 'final', state: 'purged', reason: 'media purged by retention' };
-  }
-  let detail: RecordingDetail;
-  try {
-    detail = await fetchDetail(ctx, job.recordingId, run.signal);
-  } catch (err) {
-    if (err instanceof CxrecError && err.code === 'not_found') {
-      return { kind: 'final', state: 'purged', reason: 'recording no longer exists' };
-    }
-    throw err;
-  }
-  const trapped = processingTrap(detail, 'media missing');
-  if (trapped) return trapped;
-  const expires = detail.retentionExpiresAt == null ? defaultEnd : Date.parse(detail.retentionExpiresAt);
-  if (expires <= ctx.now()) {
-    return { kind: 'final', state: 'purged', reason: 'media purged by retention' };
-  }
-  return {
-    kind: 'retry',
-    error: new CxrecError('media_missing', 'media answered 404 for an Available recording within retention', {
-      context: run.context,
-      retryable: true,
-    }),
-  };
-}
-
-function getDetail(ctx: DownloadContext, recordingId: string, signal: AbortSignal): Promise<RecordingDetail> {
-  let pending = ctx.detailCache.get(recordingId);
-  if (!pending) {
-    pending = ctx.api.detail(recordingId, { signal });
-    ctx.detailCache.set(recordingId, pending);
-    pending.catch(() => ctx.detailCache.delete(recordingId));
-  }
-  return pending;
-}
-
-/** A fresh detail (status may have changed since any cached one). */
-function fetchDetail(
-  ctx: DownloadContext,
-  recordingId: string,
-  signal: AbortSignal,
-): Promise<RecordingDetail> {
-  ctx.detailCache.delete(recordingId);
-  return getDetail(ctx, recordingId, signal);
+  return answer;
 }
 
 async function discard(upload: StagedUpload, ctx: DownloadContext): Promise<void> {

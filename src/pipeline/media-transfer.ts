@@ -103,7 +103,7 @@ export async function transferMedia(options: MediaTransferOptions): Promise<Medi
   return { totalSize, etagMd5: md5FromEtag(headerString(res.headers.etag)), bytes: handed };
 }
 
-function statusError(status: number, where: Record<string, string>): CxrecError {
+export function statusError(status: number, where: Record<string, string>): CxrecError {
   const context = { ...where, status };
   if (status === 403)
     return new CxrecError('media_url_expired', 'media URL refused (expired or bad signature)', { context });
@@ -119,16 +119,20 @@ function statusError(status: number, where: Record<string, string>): CxrecError 
   });
 }
 
-function transportError(err: unknown, message: string, context: Record<string, string | number>): unknown {
+export function transportError(
+  err: unknown,
+  message: string,
+  context: Record<string, string | number>,
+): unknown {
   if (isAbortError(err)) return err;
   return new CxrecError('network', message, { cause: err, context });
 }
 
-function headerString(value: string | string[] | undefined): string | undefined {
+export function headerString(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-function headerNumber(value: string | string[] | undefined): number | undefined {
+export function headerNumber(value: string | string[] | undefined): number | undefined {
   const s = headerString(value);
   if (s === undefined || !/^\d+$/.test(s.trim())) return undefined;
   return Number(s);

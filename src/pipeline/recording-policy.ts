@@ -58,3 +58,12 @@ export function processingGivenUp(
     reason: `still ${status} ${policy.maxProcessingMinutes} minutes after createdDate`,
   };
 }
+/**
+ * When a recording still not Available is next looked at: the first wait is
+ * `CXREC_POLL_SECONDS`, then about as long as it has already waited (so the
+ * waits double), at most 16 × the first.
+ */
+export function nextRecheckAt(pollSeconds: number, firstSeenAt: number, now: number): number {
+  const poll = pollSeconds * 1000;
+  return now + Math.min(Math.max(poll, now - firstSeenAt), 16 * poll);
+}

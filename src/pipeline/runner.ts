@@ -7,27 +7,27 @@
  */
 import type { Dispatcher } from 'undici';
 
-import { requireCxone, type Config } from '../config.js';
-import type { CxoneClient } from '../cxone/client.js';
+import { requireCxone, requirePlatform, type Config } from '../config.js';
 import { sleep } from '../cxone/clock.js';
 import type { RateLimiter } from '../cxone/rate-limiter.js';
 import { backoffDelayMs } from '../cxone/retry-policy.js';
 import { isRetryable, type CxrecError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { openCxone, openState, openStore } from '../runtime.js';
+import { openCxone, openState, openStore, type CxoneRuntime } from '../runtime.js';
 import { isFinalState, workingStates, type JobRow, type Ledger } from '../state/ledger.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import type { DiscoverContext } from './discover.js';
 import type { JobOutcome } from './download.js';
 import { createDownloadPool } from './download-pool.js';
 import type { PipelineSettings } from './pipeline-settings.js';
-import type { RecordingApi } from './recording-api.js';
+import type { RecordingSource } from './recording-source.js';
 import { decodeUploadRef } from './upload-ref.js';
 import { isFatal, newOwnerId, releaseDeadLocalLeases, type WorkerPool } from './workers.js';
 
 /** What a job runs on. */
 export interface PipelineResources {
-  api: RecordingApi;
+  /** The tenant's dialect: listings and media links. */
+  source: RecordingSource;
   ledger: Ledger;
   store: ObjectStore;
   /** For presigned media URLs (keep-alive, timeouts). */
@@ -35,7 +35,9 @@ export interface PipelineResources {
 }
 
 export interface OpenedPipeline extends PipelineResources {
-  client: CxoneClient;
+  cxone: CxoneRuntime;
+  /** The settings to run with: `config`'s, with what connecting found (e.g. the media hosts). */
+  settings: PipelineSettings;
   /** Closes the store, the ledger and the client, in that order. */
   close(): Promise<void>;
 }
@@ -55,7 +57,8 @@ export async function openPipeline(
   log: Logger,
   options: OpenPipelineOptions = {},
 ): Promise<OpenedPipeline> {
-  requireCxone(config);
+  if (config.dialect === 'platform') requirePlatform(config);
+  else requireCxone(config);
   const closers: (() => Promise<void>)[] = [];
   const close = async (): Promise<void> => {
     for (const closeOne of closers.reverse().splice(0)) await closeOne();
@@ -72,7 +75,10 @@ export async function openPipeline(
       wrapLimiter ? { wrapLimiter: (limiter) => wrapLimiter(limiter, ledger) } : {},
     );
     closers.push(() => cxone.close());
-    return { api: cxone.api, client: cxone.client, dispatcher: cxone.dispatcher, ledger, store, close };
+    const settings = await cxone.connect(config);
+    const now = (): number => Date.now();
+    const source = cxone.source({ ledger, settings, log, now });
+    return { source, cxone, settings, dispatcher: cxone.dispatcher, ledger, store, close };
   } catch (err) {
     await close().catch(() => undefined);
     throw err;
@@ -119,7 +125,7 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
   await discardAbandonedUploads(ledger, store, now(), log);
 
   const pool = createDownloadPool({
-    api: options.api,
+    source: options.source,
     ledger,
     store,
     dispatcher: options.dispatcher,
@@ -134,7 +140,7 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
   return {
     owner,
     pool,
-    discoverCtx: { ...settings, api: options.api, ledger, log, now },
+    discoverCtx: { source: options.source, ledger, log, now },
     startWorkers(signal) {
       const stopping = new AbortController();
       const workers = pool.run(AbortSignal.any([signal, stopping.signal]));

@@ -16,7 +16,7 @@ import { sleep } from '../cxone/clock.js';
 import { CxrecError, describeError, isRetryable } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Channel, JobRow } from '../state/ledger.js';
-import { discoverWindow, recheckWaiting } from './discover.js';
+import { discoverUpdatedSince, discoverWindow, recheckWaiting, type DiscoverResult } from './discover.js';
 import type { JobOutcome } from './download.js';
 import type { PipelineSettings } from './pipeline-settings.js';
 import { oldestFetchable } from './recording-policy.js';
@@ -36,8 +36,6 @@ export const deepLookbackMs = DAY_MS;
 const deepPassEveryMs = 3_600_000;
 /** Listings of one window in a row, at most, while each still finds something new. */
 const maxRelistings = 5;
-/** The page size listings use (the client's default, the contract's maximum). */
-const searchPageSize = 100;
 const watermarkName = 'run';
 
 /** A service rides out a CXone outage (it keeps retrying, and `/readyz` says why); bad credentials still stop it. */
@@ -179,7 +177,17 @@ export async function runService(options: ServiceOptions, state: ServiceState): 
         ? new Date(oldestFetchable(settings, to.getTime()))
         : new Date(Math.min(Date.parse(watermark), to.getTime()) - lookback);
     const window = { from: from.toISOString(), to: to.toISOString() };
-    const list = () => retrying('listing', () => discoverWindow(discoverCtx, window, signal));
+    const { source } = discoverCtx;
+    // A dialect that lists by update time (the platform) does so after the
+    // first pass: a call shows up in listings only once it ended, so a
+    // window of start times behind the watermark would miss long calls.
+    const byUpdate = watermark !== undefined && source.listUpdatedSince !== undefined;
+    const list = (): Promise<DiscoverResult> =>
+      retrying('listing', () =>
+        byUpdate
+          ? discoverUpdatedSince(discoverCtx, window.from, signal)
+          : discoverWindow(discoverCtx, window, signal),
+      );
     // Inserts while paging shift items across pages, so a listing that found
     // something new may have skipped something else (contract §2): as export
     // does, list the window again until a listing finds nothing new, and only
@@ -187,12 +195,13 @@ export async function runService(options: ServiceOptions, state: ServiceState): 
     // the usual pass (a minute of new recordings) costs one call, not two.
     const result = await list();
     let inserted = result.inserted;
-    const paged = result.listed > searchPageSize;
+    const paged = result.listed > source.pageSize;
     for (let again = 0, found = result.inserted; paged && found > 0 && again < maxRelistings; again++) {
       found = (await list()).inserted;
       inserted += found;
     }
-    await ledger.setWatermark(watermarkName, window.to);
+    // The platform's poll time is the server's clock: the next pass lists from it.
+    await ledger.setWatermark(watermarkName, byUpdate ? (result.pollTime ?? window.to) : window.to);
     state.passes++;
     if (inserted > 0) pool.notify();
     log.info({ ...window, listed: result.listed, new: inserted }, 'discovery pass');

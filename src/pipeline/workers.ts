@@ -16,12 +16,19 @@ import { backoffDelayMs } from '../cxone/retry-policy.js';
 import { CxrecError, describeError, failureReason, isAbortError, isRetryable } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { JobRow, Ledger } from '../state/ledger.js';
-import { nextRecheckAt } from './discover.js';
 import type { JobOutcome } from './download.js';
-import { processingGivenUp } from './recording-policy.js';
+import { nextRecheckAt, processingGivenUp } from './recording-policy.js';
 
 /** Errors that no retry of any job can fix: stop the whole run and say why. */
-const fatalCodes = new Set(['auth_failed', 'scope_missing', 'unreachable', 'config_invalid', 'ledger']);
+const fatalCodes = new Set([
+  'auth_failed',
+  'scope_missing',
+  'permission_missing',
+  'tenant_unknown',
+  'unreachable',
+  'config_invalid',
+  'ledger',
+]);
 
 export function isFatal(err: unknown): err is CxrecError {
   // A ledger that is briefly unreachable (a PostgreSQL restart) is waited out, not fatal.
@@ -208,6 +215,18 @@ export class WorkerPool {
         });
         return;
       }
+      case 'later':
+        // Not ready yet, and only asking again tells (the platform's
+        // playback): due again at the time the dialect chose, no attempt used.
+        await ledger.defer(key, owner, {
+          state: 'pending',
+          nextRunAt: outcome.at,
+          countAttempt: false,
+          status: outcome.status,
+          errorCode: 'not_available',
+          errorMessage: outcome.reason,
+        });
+        return;
       case 'retry': {
         // A shutdown is not the job's fault: it goes back as it was, due at once.
         if (aborted || isAbortError(outcome.error) || this.stops(outcome.error)) {

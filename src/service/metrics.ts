@@ -25,7 +25,7 @@ export interface ServiceMetrics {
 
 export interface MetricsSources {
   ledger: Ledger;
-  apiStats: () => ApiStats | undefined;
+  apiStats: () => ApiStats<string> | undefined;
   retentionDays: number;
   now: () => number;
 }
