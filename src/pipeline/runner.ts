@@ -11,14 +11,13 @@ import { requireCxone, requirePlatform, type Config } from '../config.js';
 import { sleep } from '../cxone/clock.js';
 import type { RateLimiter } from '../cxone/rate-limiter.js';
 import { backoffDelayMs } from '../cxone/retry-policy.js';
-import { isRetryable, type CxrecError } from '../errors.js';
+import { isRetryable } from '../errors.js';
 import type { Logger } from '../log.js';
 import { openCxone, openState, openStore, type CxoneRuntime } from '../runtime.js';
-import { isFinalState, workingStates, type JobRow, type Ledger } from '../state/ledger.js';
+import { isFinalState, workingStates, type Ledger } from '../state/ledger.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import type { DiscoverContext } from './discover.js';
-import type { JobOutcome } from './download.js';
-import { createDownloadPool } from './download-pool.js';
+import { createDownloadPool, type DownloadPoolOptions } from './download-pool.js';
 import type { PipelineSettings } from './pipeline-settings.js';
 import type { RecordingSource } from './recording-source.js';
 import { decodeUploadRef } from './upload-ref.js';
@@ -85,17 +84,8 @@ export async function openPipeline(
   }
 }
 
-export interface RunnerOptions extends PipelineResources {
-  settings: PipelineSettings;
-  log: Logger;
-  now: () => number;
-  /** Media bytes received, as they arrive. */
-  onBytes?: (n: number) => void;
-  /** Every job's outcome and how long it took. */
-  onJobDone?: (outcome: JobOutcome, durationMs: number, job: JobRow) => void;
-  /** Which errors stop the workers. @default isFatal */
-  isFatal?: (err: unknown) => err is CxrecError;
-}
+/** What the runner needs: the pool's options but its owner, which the runner makes. */
+export type RunnerOptions = Omit<DownloadPoolOptions, 'owner'>;
 
 export interface Runner {
   /** This process's lease owner id. */
@@ -124,19 +114,7 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
   await releaseDeadLocalLeases(ledger, now(), log);
   await discardAbandonedUploads(ledger, store, now(), log);
 
-  const pool = createDownloadPool({
-    source: options.source,
-    ledger,
-    store,
-    dispatcher: options.dispatcher,
-    settings,
-    owner,
-    log,
-    now,
-    ...(options.onBytes ? { onBytes: options.onBytes } : {}),
-    ...(options.onJobDone ? { onJobDone: options.onJobDone } : {}),
-    ...(options.isFatal ? { isFatal: options.isFatal } : {}),
-  });
+  const pool = createDownloadPool({ ...options, owner });
   return {
     owner,
     pool,
