@@ -6,11 +6,9 @@
  * variable, says what is wrong and gives an example. Secret values are never
  * echoed.
  */
-import { readFileSync } from 'node:fs';
-
-import { parseDocument } from 'yaml';
 import { z } from 'zod';
 
+import { readConfigFile } from './config-file.js';
 import { CxrecError } from './errors.js';
 import { redactUrlPassword } from './redact.js';
 import { channels, type Channel } from './state/ledger.js';
@@ -289,7 +287,10 @@ export interface LoadConfigOptions {
  */
 export function loadConfig(options: LoadConfigOptions = {}): Config {
   const env = options.env ?? process.env;
-  const fromFile = options.configFile === undefined ? {} : readConfigFile(options.configFile);
+  const fromFile =
+    options.configFile === undefined
+      ? {}
+      : readConfigFile(options.configFile, new Set<string>([...settingNames, ...passThroughNames]));
   for (const name of passThroughNames) {
     const v = fromFile[name];
     if (v !== undefined && env[name] === undefined) env[name] = v;
@@ -528,52 +529,4 @@ function describeProblem(name: SettingName, value: string | undefined, message: 
 
 function configError(problems: readonly string[]): CxrecError {
   return new CxrecError('config_invalid', `invalid settings:\n  ${problems.join('\n  ')}`);
-}
-
-function readConfigFile(path: string): Record<string, string> {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new CxrecError(
-      'config_invalid',
-      `--config ${path}: cannot read the file (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
-    );
-  }
-  const doc = parseDocument(text, { prettyErrors: true });
-  if (doc.errors.length > 0) {
-    const first = doc.errors[0];
-    throw new CxrecError(
-      'config_invalid',
-      `--config ${path}: not valid YAML: ${first?.message ?? 'parse error'}`,
-    );
-  }
-  const data: unknown = doc.toJS();
-  if (data === null || data === undefined) return {};
-  if (typeof data !== 'object' || Array.isArray(data)) {
-    throw new CxrecError(
-      'config_invalid',
-      `--config ${path}: must be a mapping of setting names to values, e.g. CXREC_CONCURRENCY: 4`,
-    );
-  }
-  const known = new Set<string>([...settingNames, ...passThroughNames]);
-  const out: Record<string, string> = {};
-  const problems: string[] = [];
-  for (const [key, value] of Object.entries(data)) {
-    if (!known.has(key)) {
-      problems.push(
-        `${key} is not a cxrec setting (settings are the environment variable names, e.g. CXREC_CONCURRENCY)`,
-      );
-    } else if (Array.isArray(value)) {
-      out[key] = value.map(String).join(',');
-    } else if (value !== null && typeof value === 'object') {
-      problems.push(`${key} must be a single value, not a mapping`);
-    } else if (value !== null && value !== undefined) {
-      out[key] = String(value as string | number | boolean);
-    }
-  }
-  if (problems.length > 0) {
-    throw new CxrecError('config_invalid', `--config ${path}:\n  ${problems.join('\n  ')}`);
-  }
-  return out;
 }

@@ -262,3 +262,35 @@ describe('the platform dialect settings', () => {
     }
   });
 });
+
+describe('the --config file is read as text and its errors never quote it', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cxrec-config-text-'));
+
+  test('values keep the text written: leading zeros, hex, long numbers', () => {
+    const file = join(dir, 'text.yaml');
+    writeFileSync(
+      file,
+      'CXONE_API_URL: https://api.example.com\nCXONE_CLIENT_ID: 0x1F\nCXONE_CLIENT_SECRET: 0123\n' +
+        'CXONE_ACCESS_KEY_ID: 123456789012345678901234567890\nCXREC_CONCURRENCY: ~\nCXREC_CHANNELS: [combined, agent]\n',
+    );
+    const c = loadConfig({ env: {}, configFile: file });
+    assert.equal(c.clientId, '0x1F');
+    assert.equal(c.clientSecret, '0123');
+    assert.equal(c.accessKeyId, '123456789012345678901234567890');
+    assert.equal(c.concurrency, 4, 'a plain ~ is no value');
+    assert.deepEqual(c.channels, ['combined', 'agent']);
+  });
+
+  test('a malformed line holding a secret is named by setting, line and column, its text never shown', () => {
+    const file = join(dir, 'leak.yaml');
+    writeFileSync(file, 'CXONE_CLIENT_ID: app\nCXONE_CLIENT_SECRET: @abcSECRET123\n');
+    const message = configError(() => loadConfig({ env: {}, configFile: file })).message;
+    assert.match(message, /line 2, column \d+ \(setting CXONE_CLIENT_SECRET\)/);
+    assert.doesNotMatch(message, /abcSECRET123/);
+    const quote = join(dir, 'quote.yaml');
+    writeFileSync(quote, 'CXONE_CLIENT_SECRET: "open-quote-SECRET\n');
+    const unterminated = configError(() => loadConfig({ env: {}, configFile: quote })).message;
+    assert.doesNotMatch(unterminated, /open-quote-SECRET/);
+    assert.match(unterminated, /line \d+, column \d+/);
+  });
+});
