@@ -15,10 +15,25 @@ export interface Clock {
   setTimer(fn: () => void, ms: number): () => void;
 }
 
+/**
+ * Node's timers hold at most 2^31 − 1 ms (about 24.8 days); a longer delay
+ * fires after 1 ms, so a wait computed from a hostile value would spin.
+ * Longer waits are chained in steps of at most this.
+ */
+export const maxTimerMs = 2 ** 31 - 1;
+
 export const systemClock: Clock = {
   now: () => performance.now(),
   setTimer(fn, ms) {
-    const timer = setTimeout(fn, Math.max(0, ms));
+    let timer: NodeJS.Timeout;
+    const arm = (left: number): void => {
+      const step = Math.min(Math.max(0, Number.isFinite(left) ? left : maxTimerMs), maxTimerMs);
+      timer = setTimeout(() => {
+        if (left > maxTimerMs) arm(left - maxTimerMs);
+        else fn();
+      }, step);
+    };
+    arm(ms);
     return () => clearTimeout(timer);
   },
 };

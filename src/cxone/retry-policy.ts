@@ -78,10 +78,32 @@ export function backoffDelayMs(
  * A `Retry-After` header in milliseconds: delta-seconds (CXone sends whole
  * seconds) or an HTTP-date. `undefined` when absent or unparseable.
  */
+/**
+ * The longest `Retry-After` obeyed: five minutes. A server (or a proxy in
+ * front of it) that says "come back in a day" would otherwise stall every
+ * worker of the tenant for a day; after the cap the limiter's slow start
+ * probes carefully, and a still-closed tenant answers 429 again.
+ */
+export const maxRetryAfterMs = 5 * 60_000;
+
+/** `Retry-After` in ms (seconds or an HTTP-date), capped at `maxRetryAfterMs`; undefined when absent or unreadable. */
 export function parseRetryAfterMs(
   header: string | string[] | undefined,
   nowEpochMs: number = Date.now(),
 ): number | undefined {
+  const ms = uncappedRetryAfterMs(header, nowEpochMs);
+  return ms === undefined ? undefined : Math.min(ms, maxRetryAfterMs);
+}
+
+/** Whether a `Retry-After` asked for more than `maxRetryAfterMs` (to be logged). */
+export function retryAfterCapped(
+  header: string | string[] | undefined,
+  nowEpochMs: number = Date.now(),
+): boolean {
+  return (uncappedRetryAfterMs(header, nowEpochMs) ?? 0) > maxRetryAfterMs;
+}
+
+function uncappedRetryAfterMs(header: string | string[] | undefined, nowEpochMs: number): number | undefined {
   const value = Array.isArray(header) ? header[0] : header;
   if (value === undefined) return undefined;
   const trimmed = value.trim();

@@ -25,6 +25,7 @@ import type { RateLimiter } from './rate-limiter.js';
 import {
   decideRetry,
   parseRetryAfterMs,
+  retryAfterCapped,
   retryKind,
   type ResolvedRetryPolicy,
   type RetryKind,
@@ -202,6 +203,12 @@ export class Transport<E extends string = Endpoint> {
       // burst can prolong it. Paused before the permit goes back, so the
       // limiter knows this request did not succeed (see its slow start).
       const retryAfterMs = parseRetryAfterMs(responseHeaders['retry-after']);
+      if (retryAfterCapped(responseHeaders['retry-after'])) {
+        this.options.logger.warn(
+          { endpoint: spec.endpoint, cappedAtMs: retryAfterMs },
+          'CXone asked to wait longer than 5 minutes (Retry-After); waiting 5 minutes',
+        );
+      }
       if (retryAfterMs === undefined && spec.on429) {
         await limiter.pauseFor(spec.on429.pauseMs(refusal), { lowerPace: spec.on429.lowerPace });
       } else {

@@ -5,8 +5,10 @@ import { CxrecError } from '../../../src/errors.js';
 import {
   backoffDelayMs,
   decideRetry,
+  maxRetryAfterMs,
   parseRetryAfterMs,
   resolveRetryPolicy,
+  retryAfterCapped,
   retryKind,
   type RetryCounts,
 } from '../../../src/cxone/retry-policy.js';
@@ -141,5 +143,18 @@ describe('decideRetry', () => {
   it('rejects nonsense settings', () => {
     assert.throws(() => resolveRetryPolicy({ baseMs: 5000, capMs: 1000 }), { code: 'config_invalid' });
     assert.throws(() => resolveRetryPolicy({ maxAttempts: 0 }), { code: 'config_invalid' });
+  });
+});
+
+describe('a Retry-After of days', () => {
+  it('is capped at five minutes, and says so', () => {
+    assert.equal(maxRetryAfterMs, 300_000);
+    assert.equal(parseRetryAfterMs(String(3 * 86_400)), 300_000);
+    assert.equal(retryAfterCapped(String(3 * 86_400)), true);
+    const inAWeek = new Date(Date.parse('2026-01-01T00:00:00Z') + 7 * 86_400_000).toUTCString();
+    assert.equal(parseRetryAfterMs(inAWeek, Date.parse('2026-01-01T00:00:00Z')), 300_000);
+    assert.equal(parseRetryAfterMs('120'), 120_000);
+    assert.equal(retryAfterCapped('120'), false);
+    assert.equal(retryAfterCapped(undefined), false);
   });
 });
