@@ -5,6 +5,8 @@
  * differs: `export-job.ts` lists one window and ends once it is settled;
  * `service-job.ts` runs the discovery loop until it is stopped.
  */
+import { resolve } from 'node:path';
+
 import type { Dispatcher } from 'undici';
 
 import { requireCxone, requirePlatform, type Config } from '../config.js';
@@ -20,6 +22,7 @@ import type { DiscoverContext } from './discover.js';
 import { createDownloadPool, type DownloadPoolOptions } from './download-pool.js';
 import type { PipelineSettings } from './pipeline-settings.js';
 import type { RecordingSource } from './recording-source.js';
+import { claimSoleProcess } from './sole-process.js';
 import { decodeUploadRef } from './upload-ref.js';
 import { isFatal, newOwnerId, releaseDeadLocalLeases, type WorkerPool } from './workers.js';
 
@@ -63,6 +66,11 @@ export async function openPipeline(
     for (const closeOne of closers.reverse().splice(0)) await closeOne();
   };
   try {
+    // A SQLite ledger serves one working process (its budget lives in it).
+    if (config.stateTarget.kind === 'sqlite') {
+      const claim = await claimSoleProcess(resolve(config.stateTarget.path));
+      closers.push(() => claim.release());
+    }
     const ledger = await openState(config);
     closers.push(() => ledger.close());
     const store = await openStore(config);

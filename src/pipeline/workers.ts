@@ -306,7 +306,8 @@ export async function releaseDeadLocalLeases(ledger: Ledger, now: number, log: L
   return released;
 }
 
-function processAlive(pid: number): boolean {
+/** Whether a process of this host (pid namespace) runs. */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
