@@ -130,7 +130,7 @@ export const paceFactor = 0.8;
  * and then refused, so its real budget is about that many, and going down
  * to it at once spares the refusals that lowering by 20 % per window meets
  * on the way (a limit set to twice the truth: 16 % of playback calls
- * refused, then 5 %). Never more than halved at once, since other clients
+ * refused, now 1-2 %). Never more than halved at once, since other clients
  * of the tenant may have spent part of the window; with nothing answered
  * there is no such hint, and the pace falls by `paceFactor`.
  */
