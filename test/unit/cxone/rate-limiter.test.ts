@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { SlidingWindowRateLimiter, type RatePermit } from '../../../src/cxone/rate-limiter.js';
+import { loweredPace, SlidingWindowRateLimiter, type RatePermit } from '../../../src/cxone/rate-limiter.js';
 import { sleep } from '../../../src/cxone/clock.js';
 import { FakeClock, flush } from './fake-clock.js';
 
@@ -209,6 +209,41 @@ describe('SlidingWindowRateLimiter', () => {
     await permits[0]!.release();
     permits.push(await other.acquire());
     assert.equal(permits.length, 2);
+  });
+
+  it('a 429 after requests answered in the window lowers the pace to what the tenant took', async () => {
+    // The tenant took 30 of a configured 60 and refused the next: 30 it is, not 48 then 38 then 30.
+    assert.equal(loweredPace(1, 60, 30), 0.5);
+    // Nothing of ours answered in the window: no hint, 80 %.
+    assert.equal(loweredPace(1, 60, 0), 0.8);
+    // More answered than 80 % of the pace: the factor still lowers it.
+    assert.equal(loweredPace(1, 60, 55), 0.8);
+    // Others may have spent the window: never below half the pace at once.
+    assert.equal(loweredPace(1, 60, 10), 0.5);
+    assert.equal(loweredPace(0.5, 60, 20), 20 / 60);
+
+    const clock = new FakeClock();
+    const limiter = new SlidingWindowRateLimiter({ limit: 6, windowMs: 1000, marginMs: 0, clock });
+    for (let i = 0; i < 3; i++) await (await limiter.acquire()).release();
+    const refused = await limiter.acquire();
+    await limiter.pauseFor(0, { lowerPace: true });
+    await refused.release();
+    await clock.advance(1001); // the window empties
+    let granted = 0;
+    const controller = new AbortController();
+    const pending = Array.from({ length: 6 }, () =>
+      limiter.acquire({ signal: controller.signal }).then(
+        async (p) => {
+          granted++;
+          await p.release();
+        },
+        () => undefined,
+      ),
+    );
+    await clock.advance(999);
+    controller.abort();
+    await Promise.all(pending);
+    assert.equal(granted, 3, 'the three the tenant took before refusing');
   });
 
   it('refuses nonsense limits', () => {
