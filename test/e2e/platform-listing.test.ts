@@ -1,5 +1,5 @@
 /**
- * Offset paging over a live index (cxone-platform-api.md §3): 1 100 phone
+ * Offset paging over a live index (cxone-platform-api.md §3): 1 050 phone
  * calls in the window, so every listing takes two pages or more (some of
  * them short yet not the last), and each request past the first page
  * indexes one more call that started earlier — every later offset moves
@@ -20,7 +20,7 @@ import { startCli } from '../helpers/run-cli.js';
 test('late indexing while paging: the export lists until nothing new, every call once', async () => {
   const timeScale = 600;
   const sim = await startPlatformSimulator({
-    recordings: 1100,
+    recordings: 1050,
     seed: 53,
     timeScale,
     // Most calls are abandoned (settled at listing, no playback) so the run is about paging, not transfers.
