@@ -132,12 +132,22 @@ test('three run processes on one PostgreSQL ledger, one SIGKILLed mid-transfer: 
     fleet[0]!.child.kill('SIGKILL');
     // Restarted as a supervisor would: it takes back the dead process's leased rows at once
     // (otherwise they wait out the 60 s lease, then another process takes them).
-    fleet.push(startCli(['run'], env));
+    const restarted = startCli(['run'], { ...env, CXREC_LOG_LEVEL: 'info' });
+    fleet.push(restarted);
+    // SIGTERM before its handlers are installed would kill it outright: wait until it says it started.
+    const up = new Promise<void>((resolve) => {
+      const watch = (d: Buffer): void => {
+        if (d.toString().includes('service started')) resolve();
+      };
+      restarted.child.stdout?.on('data', watch);
+      restarted.child.stderr?.on('data', watch);
+    });
     const truth = await sim.truth();
     const want = truth.masterContacts
       .filter((m) => m.startDate >= truth.createdFrom)
       .map((m) => m.masterContactId);
     await until(() => settled(db.url, want), 60_000, 'the fleet settled');
+    await up;
     for (const run of fleet.slice(1)) run.child.kill('SIGTERM');
     for (const run of fleet.slice(1)) {
       const res = await run.done;
