@@ -20,6 +20,8 @@ export interface DiscoverResult {
   inserted: number;
   /** Listed items by the API's status. */
   byStatus: Record<string, number>;
+  /** The index moved while paging (`ListedPage.shifted`): the listing is not a complete one. */
+  shifted?: boolean;
   /** `listUpdatedSince` only: where the next listing should start (less an overlap). */
   pollTime?: string | undefined;
 }
@@ -75,6 +77,7 @@ async function record(
       result.byStatus[status] = (result.byStatus[status] ?? 0) + n;
     }
     if (page.pollTime !== undefined) result.pollTime = page.pollTime;
+    if (page.shifted === true) result.shifted = true;
   }
   return result;
 }

@@ -125,8 +125,17 @@ export async function runExport(options: ExportOptions): Promise<ExportSummary> 
         listings++;
         const last = await retrying('listing', () => discoverWindow(discoverCtx, window, signal));
         // A retried listing may have upserted rows in its failed attempt and report 0 new: check the rows too.
-        if (last.inserted === 0 && (await retrying('ledger read', openRows)).length === 0) break;
-        log.info({ found: last.inserted }, 'the last listing found recordings indexed late; continuing');
+        // One the index moved under is not complete either: what was indexed meanwhile may sit behind its offsets.
+        if (
+          last.inserted === 0 &&
+          last.shifted !== true &&
+          (await retrying('ledger read', openRows)).length === 0
+        )
+          break;
+        log.info(
+          { found: last.inserted, shifted: last.shifted === true },
+          'the last listing found recordings indexed late; continuing',
+        );
         phase = 'downloading';
         pool.notify();
         continue;

@@ -12,7 +12,11 @@
  * which asks playback once more for a fresh link when its turn comes.
  */
 import type { CompletedContact } from '../cxone/platform/wire.js';
-import { maxContactsPageSize, type PlatformClient } from '../cxone/platform/client.js';
+import {
+  maxContactsPageSize,
+  type CompletedContactsPage,
+  type PlatformClient,
+} from '../cxone/platform/client.js';
 import type { Logger } from '../log.js';
 import type { DiscoveredJob, JobRow, Ledger } from '../state/ledger.js';
 import type { RecheckResult } from './discover.js';
@@ -46,10 +50,17 @@ export function platformSource(options: PlatformSourceOptions): RecordingSource 
    * masters it touched with every leg seen of them.
    */
   async function* list(
-    pages: AsyncIterable<{ contacts: CompletedContact[]; lastPollTime: string | undefined }>,
+    pages: AsyncIterable<
+      Pick<CompletedContactsPage, 'contacts' | 'lastPollTime' | 'totalRecords' | 'duplicatesDropped'>
+    >,
   ): AsyncIterable<ListedPage & { pollTime?: string }> {
     const legsByMaster = new Map<string, CompletedContact[]>();
+    let firstTotal: number | undefined;
     for await (const page of pages) {
+      // Offsets shifted under this listing (contract §3): a contact indexed meanwhile may sit behind the offset.
+      firstTotal ??= page.totalRecords;
+      const shifted =
+        page.duplicatesDropped > 0 || (page.totalRecords !== undefined && page.totalRecords !== firstTotal);
       const touched = new Set<string>();
       const byStatus: Record<string, number> = {};
       for (const leg of page.contacts) {
@@ -70,6 +81,7 @@ export function platformSource(options: PlatformSourceOptions): RecordingSource 
         jobs,
         listed: page.contacts.length,
         byStatus,
+        ...(shifted ? { shifted } : {}),
         ...(page.lastPollTime === undefined ? {} : { pollTime: page.lastPollTime }),
       };
     }

@@ -48,6 +48,12 @@ export interface ListedPage {
   listed: number;
   /** Listed items by the API's status, for the export summary. */
   byStatus: Record<string, number>;
+  /**
+   * The index moved while this listing paged (its total changed, or a page
+   * boundary repeated an item): an item indexed late may have slipped
+   * behind the offset, so the listing does not count as complete.
+   */
+  shifted?: boolean;
 }
 
 export interface RecordingSource {

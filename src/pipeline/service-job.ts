@@ -196,9 +196,11 @@ export async function runService(options: ServiceOptions, state: ServiceState): 
     const result = await list();
     let inserted = result.inserted;
     const paged = result.listed > source.pageSize;
-    for (let again = 0, found = result.inserted; paged && found > 0 && again < maxRelistings; again++) {
-      found = (await list()).inserted;
-      inserted += found;
+    let more = result.inserted > 0 || result.shifted === true;
+    for (let again = 0; paged && more && again < maxRelistings; again++) {
+      const next = await list();
+      inserted += next.inserted;
+      more = next.inserted > 0 || next.shifted === true;
     }
     // The platform's poll time is the server's clock: the next pass lists from it.
     await ledger.setWatermark(watermarkName, byUpdate ? (result.pollTime ?? window.to) : window.to);

@@ -1,7 +1,7 @@
 /**
  * The distributed chaos soak: several `cxrec run` processes sharing one
- * PostgreSQL ledger (and so one tenant budget) against a simulated tenant
- * with every fault kind on, run processes SIGKILLed at seeded random
+ * PostgreSQL ledger (and so the tenant's budgets) against a simulated tenant
+ * of either dialect (`soak-tenants.ts`) with every fault kind on, run processes SIGKILLed at seeded random
  * moments (each one restarted, so the fleet stays whole), PostgreSQL itself
  * restarted once mid-run, and then, once the ledger has settled, the same
  * invariants as the single-process soak (`chaos-soak.ts`).
@@ -21,18 +21,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import {
-  startSimulator,
-  type Channel,
-  type SimulatorStats,
-  type SimulatorTruth,
-} from '../../src/simulator/index.js';
+import type { FaultKind } from '../../src/simulator/faults.js';
+import type { Channel } from '../../src/simulator/index.js';
 import { SeededRandom } from '../../src/simulator/seeded-random.js';
 import type { JobRow, LedgerCounts } from '../../src/state/ledger.js';
-import { parseStateTarget } from '../../src/config.js';
+import { parseStateTarget, type Dialect } from '../../src/config.js';
 import { openLedger } from '../../src/state/open-state.js';
 import {
-  checkInvariants,
   evaluateInvariants,
   formatInvariants,
   type InvariantReport,
@@ -40,8 +35,11 @@ import {
 } from './invariants.js';
 import { createTestDatabase, type TestDatabase } from './postgres-database.js';
 import { startCli, type CliResult, type CliRun } from './run-cli.js';
+import { startSoakTenant, type SoakTenant } from './soak-tenants.js';
 
 export interface DistributedSoakOptions {
+  /** Which CXone dialect the simulated tenant speaks. @default 'recording-api' */
+  dialect?: Dialect;
   recordings: number;
   /** SIGKILLs aimed at run processes (each at a live one, picked at random). */
   kills: number;
@@ -52,6 +50,8 @@ export interface DistributedSoakOptions {
   media: { minBytes: number; maxBytes: number };
   /** Tenant limit and every process's `CXREC_RATE_LIMIT` (a shared budget), requests per 60 s. @default 1200 */
   rateLimit?: number;
+  /** Platform only: the shared playback budget, requests per 60 s. @default 600 */
+  playbackLimit?: number;
   /** `cxrec run` processes kept running. @default 3 */
   processes?: number;
   /** The first kill lands this long (uniform, ms) after the processes were started. */
@@ -111,7 +111,7 @@ export interface DistributedSoakResult {
   postgresRestart: { atMs: number; downMs: number; backlogBefore: number | null } | null;
   settledAtMs: number | null;
   durationMs: number;
-  faultsInjected: SimulatorStats['faults'] | null;
+  faultsInjected: Record<FaultKind, number> | null;
   calls: Record<string, number>;
   text: string;
 }
@@ -188,12 +188,12 @@ async function readCounts(url: string): Promise<LedgerCounts | null> {
 }
 
 /**
- * `recordingId (origin, indexedAt)` of each truth recording with a wanted
- * channel the ledger has no row for, or null while the ledger does not answer.
+ * Each truth recording with a wanted channel the ledger has no row for
+ * (with its origin and when it was indexed), or null while the ledger does not answer.
  */
 async function missingRows(
   url: string,
-  truth: SimulatorTruth,
+  tenant: SoakTenant,
   channels: readonly Channel[],
 ): Promise<string[] | null> {
   let rows: JobRow[];
@@ -207,12 +207,7 @@ async function missingRows(
   } catch {
     return null;
   }
-  const have = new Set(rows.map((r) => `${r.recordingId}\u0000${r.channel}`));
-  return truth.recordings
-    .filter((r) =>
-      r.channels.some((c) => channels.includes(c.channel) && !have.has(`${r.recordingId}\u0000${c.channel}`)),
-    )
-    .map((r) => `${r.recordingId} (${r.origin}, indexed ${r.indexedAt}, created ${r.createdDate})`);
+  return tenant.missing(rows, channels);
 }
 
 /** Runs the distributed soak; always kills its children, leaves PostgreSQL up, drops the database, removes temp dirs. */
@@ -248,12 +243,13 @@ export async function runDistributedSoak(options: DistributedSoakOptions): Promi
   const pgRestart: { result: DistributedSoakResult['postgresRestart'] } = { result: null };
   let settledAtMs: number | null = null;
 
-  const sim = await startSimulator({
+  const tenant = await startSoakTenant({
+    ...(options.dialect === undefined ? {} : { dialect: options.dialect }),
     recordings: options.recordings,
     seed,
     timeScale: options.timeScale ?? 600,
-    faults: 'chaos',
-    rateLimit: { requests: limit, windowSeconds: 60 },
+    rateLimit: limit,
+    ...(options.playbackLimit === undefined ? {} : { playbackLimit: options.playbackLimit }),
     media: options.media,
   });
   let db: TestDatabase | undefined;
@@ -271,12 +267,9 @@ export async function runDistributedSoak(options: DistributedSoakOptions): Promi
     db = await createTestDatabase();
     const storageDir = join(dir, 'store');
     const env: NodeJS.ProcessEnv = {
-      CXONE_API_URL: sim.url,
-      CXONE_CLIENT_ID: 'cxrec-demo',
-      CXONE_CLIENT_SECRET: 'demo-secret',
+      ...tenant.env,
       CXREC_STORAGE: storageDir,
       CXREC_STATE: db.url,
-      CXREC_RATE_LIMIT: String(limit),
       CXREC_CHANNELS: channels.join(','),
       CXREC_CONCURRENCY: String(options.concurrency ?? 4),
       CXREC_DISCOVER_SECONDS: '0.5',
@@ -421,7 +414,7 @@ export async function runDistributedSoak(options: DistributedSoakOptions): Promi
     let lastLog = 0;
     while (!aborted()) {
       const counts = await readCounts(db.url);
-      const missing = counts ? await missingRows(db.url, await sim.truth(), channels) : null;
+      const missing = counts ? await missingRows(db.url, tenant, channels) : null;
       const state = counts ? JSON.stringify(counts.byState) : 'ledger unreadable';
       if (counts && missing !== null && counts.backlog === 0) {
         if (missing.length === 0) {
@@ -475,14 +468,8 @@ export async function runDistributedSoak(options: DistributedSoakOptions): Promi
     await Promise.all(exits);
     if (aborted()) problems.push('stopped early');
 
-    const stats = sim.stats();
-    const report = await checkInvariants({
-      truth: await sim.truth(),
-      stats,
-      storageDir,
-      statePath: db.url,
-      channels,
-    });
+    const report = await tenant.report({ storageDir, statePath: db.url, channels });
+    const faults = tenant.faults();
     const results = evaluateInvariants(report);
     const unexpectedExits = processes.filter((p) => p.sent === null && p.endedAtMs !== null);
     for (const p of unexpectedExits) {
@@ -490,7 +477,7 @@ export async function runDistributedSoak(options: DistributedSoakOptions): Promi
         `slot ${p.slot}.${p.generation} (pid ${p.pid ?? '?'}) exited by itself with ${p.code ?? p.signal ?? '?'} at ${p.endedAtMs ?? '?'} ms${p.nearPostgresRestart ? ', during/just after the PostgreSQL restart' : ''}; stderr tail:\n${p.stderrTail.slice(-800)}`,
       );
     }
-    const calls = Object.fromEntries(Object.entries(stats.calls).map(([k, v]) => [k, v.total]));
+    const calls = tenant.calls();
     const durationMs = Date.now() - started;
     const pass = problems.length === 0 && results.every((r) => r.pass);
     const restart = pgRestart.result;
@@ -499,11 +486,12 @@ export async function runDistributedSoak(options: DistributedSoakOptions): Promi
       : 'PostgreSQL not restarted';
     const text = [
       formatInvariants(report, results),
-      `processes ${slots}, kills landed ${killsLanded}/${options.kills}, restarts ${restarts}, exited by themselves ${unexpectedExits.length}, settled at ${settledAtMs === null ? 'never' : `${(settledAtMs / 1000).toFixed(1)} s`}, soak ${(durationMs / 1000).toFixed(1)} s`,
+      `${tenant.dialect}: processes ${slots}, kills landed ${killsLanded}/${options.kills}, restarts ${restarts}, exited by themselves ${unexpectedExits.length}, settled at ${settledAtMs === null ? 'never' : `${(settledAtMs / 1000).toFixed(1)} s`}, soak ${(durationMs / 1000).toFixed(1)} s`,
       pgLine,
       `exits: ${exitSummary(processes)}`,
-      `faults injected ${JSON.stringify(stats.faults)}`,
-      `calls ${JSON.stringify(calls)}, tokens ${JSON.stringify(stats.tokens)}, cursors ${JSON.stringify(stats.cursors)}, recordings inserted into the index while listed ${stats.listingInserts}`,
+      `faults injected ${JSON.stringify(faults)}`,
+      `calls ${JSON.stringify(calls)}`,
+      ...tenant.statsLines(),
       ...problems.map((p) => `problem: ${p}`),
       ...findings.map((f) => `finding: ${f}`),
     ].join('\n');
@@ -520,7 +508,7 @@ export async function runDistributedSoak(options: DistributedSoakOptions): Promi
       postgresRestart: restart,
       settledAtMs,
       durationMs,
-      faultsInjected: stats.faults,
+      faultsInjected: faults,
       calls,
       text,
     };
@@ -534,7 +522,7 @@ export async function runDistributedSoak(options: DistributedSoakOptions): Promi
       await pgCtl('start');
       await waitPgReady(60_000);
     }
-    await sim.stop();
+    await tenant.stop();
     if (db) {
       for (let i = 0; i < 5; i++) {
         try {

@@ -1,26 +1,32 @@
 /**
- * The chaos soak: the real `cxrec export` against a simulated tenant with
+ * The chaos soak: the real `cxrec export` against a simulated tenant of
+ * either dialect (`soak-tenants.ts`) with
  * every fault kind on (`faults: 'chaos'`), SIGKILLed at seeded random
  * moments, then rerun until it exits 0, and the invariants checked at the
  * end. Shared by `npm run chaos` (1 000 recordings, 10 kills) and
- * `test/e2e/chaos-short.test.ts` (200 recordings, 3 kills).
+ * `test/e2e/chaos-short.test.ts` (200 recordings, 3 kills), and for the
+ * platform dialect by `test/e2e/platform-chaos-short.test.ts`.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { startSimulator, type Channel, type SimulatorStats } from '../../src/simulator/index.js';
+import type { Dialect } from '../../src/config.js';
+import type { FaultKind } from '../../src/simulator/faults.js';
+import type { Channel } from '../../src/simulator/index.js';
 import { SeededRandom } from '../../src/simulator/seeded-random.js';
 import {
-  checkInvariants,
   evaluateInvariants,
   formatInvariants,
   type InvariantReport,
   type InvariantResult,
 } from './invariants.js';
 import { startCli, type CliResult } from './run-cli.js';
+import { startSoakTenant, type SoakMilestone } from './soak-tenants.js';
 
 export interface ChaosSoakOptions {
+  /** Which CXone dialect the simulated tenant speaks. @default 'recording-api' */
+  dialect?: Dialect;
   recordings: number;
   /** SIGKILLs to aim at the exporter before the reruns. */
   kills: number;
@@ -37,6 +43,16 @@ export interface ChaosSoakOptions {
   media: { minBytes: number; maxBytes: number };
   /** Tenant limit and `CXREC_RATE_LIMIT`, requests per 60 s. @default 1200 */
   rateLimit?: number;
+  /** Platform only: the playback budget and `CXREC_PLAYBACK_LIMIT`, requests per 60 s. @default 600 */
+  playbackLimit?: number;
+  /**
+   * Kills aimed at a moment of the export, one export each, before the
+   * seeded random ones of `killDelayMs`: ms after it started, or right
+   * after the tenant saw its first login, listing call or media transfer
+   * (`plusMs` later), which start-up time on a loaded machine cannot shift.
+   * @default []
+   */
+  killAt?: readonly (number | KillPoint)[];
   /** Each kill lands uniformly within this range of ms after the export started. */
   killDelayMs: readonly [min: number, max: number];
   /** Reruns after the kills, each until it exits; the soak fails when none exits 0. @default 6 */
@@ -55,10 +71,16 @@ export interface ChaosSoakOptions {
   signal?: AbortSignal;
 }
 
+export interface KillPoint {
+  after: SoakMilestone;
+  /** @default 0 */
+  plusMs?: number;
+}
+
 export interface ExportRun {
   phase: 'kill' | 'rerun';
-  /** When the SIGKILL was due (kill phase), ms after start. */
-  killAtMs: number | null;
+  /** When the SIGKILL was due (kill phase): ms after start, or a milestone. */
+  killAt: number | KillPoint | null;
   /** The SIGKILL landed on a live process (not one that had already exited). */
   killed: boolean;
   code: number | null;
@@ -78,7 +100,7 @@ export interface ChaosSoakResult {
   runs: ExportRun[];
   killsLanded: number;
   durationMs: number;
-  faultsInjected: SimulatorStats['faults'];
+  faultsInjected: Record<FaultKind, number>;
   calls: Record<string, number>;
   /** Everything above as text, for a log or an assertion message. */
   text: string;
@@ -98,26 +120,24 @@ export async function runChaosSoak(options: ChaosSoakOptions): Promise<ChaosSoak
   // Its own stream, so the kill moments do not depend on how many dice the tenant drew.
   const random = new SeededRandom(seed, 101);
 
-  const sim = await startSimulator({
+  const tenant = await startSoakTenant({
+    ...(options.dialect === undefined ? {} : { dialect: options.dialect }),
     recordings: options.recordings,
     seed,
     timeScale: options.timeScale ?? 600,
-    faults: 'chaos',
-    rateLimit: { requests: limit, windowSeconds: 60 },
+    rateLimit: limit,
+    ...(options.playbackLimit === undefined ? {} : { playbackLimit: options.playbackLimit }),
     media: options.media,
   });
   const dir = await mkdtemp(join(tmpdir(), 'cxrec-chaos-'));
   try {
     const storageDir = join(dir, 'store');
     const statePath = join(dir, 'state.db');
-    const since = (await sim.truth()).createdFrom;
+    const since = tenant.since;
     const env: NodeJS.ProcessEnv = {
-      CXONE_API_URL: sim.url,
-      CXONE_CLIENT_ID: 'cxrec-demo',
-      CXONE_CLIENT_SECRET: 'demo-secret',
+      ...tenant.env,
       CXREC_STORAGE: storageDir,
       CXREC_STATE: statePath,
-      CXREC_RATE_LIMIT: String(limit),
       CXREC_CHANNELS: channels.join(','),
       CXREC_CONCURRENCY: String(options.concurrency ?? 4),
       CXREC_POLL_SECONDS: '0.05',
@@ -127,8 +147,12 @@ export async function runChaosSoak(options: ChaosSoakOptions): Promise<ChaosSoak
 
     const runs: ExportRun[] = [];
     const problems: string[] = [];
-    const runExport = async (phase: ExportRun['phase'], killAtMs: number | null): Promise<ExportRun> => {
+    const runExport = async (
+      phase: ExportRun['phase'],
+      killAt: number | KillPoint | null,
+    ): Promise<ExportRun> => {
       const runStarted = Date.now();
+      const baseline = tenant.milestones();
       const run = startCli(['export', '--since', since], env);
       // An object, since the kill happens in a callback the control-flow analysis cannot see.
       const outcome = { killed: false };
@@ -138,8 +162,18 @@ export async function runChaosSoak(options: ChaosSoakOptions): Promise<ChaosSoak
           outcome.killed = run.child.kill('SIGKILL');
         }
       };
+      const killAtMs = typeof killAt === 'number' ? killAt : null;
       const budget = Math.min(killAtMs ?? runTimeoutMs, runTimeoutMs, Math.max(0, deadline - Date.now()));
       const timer = setTimeout(kill, budget);
+      // A milestone is watched on the simulator's counters: the kill lands `plusMs` after it was first seen.
+      const watch =
+        killAt === null || typeof killAt === 'number'
+          ? undefined
+          : setInterval(() => {
+              if (tenant.milestones()[killAt.after] <= baseline[killAt.after]) return;
+              clearInterval(watch);
+              setTimeout(kill, killAt.plusMs ?? 0);
+            }, 10);
       const onAbort = (): void => kill();
       options.signal?.addEventListener('abort', onAbort, { once: true });
       let res: CliResult;
@@ -147,11 +181,12 @@ export async function runChaosSoak(options: ChaosSoakOptions): Promise<ChaosSoak
         res = await run.done;
       } finally {
         clearTimeout(timer);
+        clearInterval(watch);
         options.signal?.removeEventListener('abort', onAbort);
       }
       const record: ExportRun = {
         phase,
-        killAtMs,
+        killAt,
         killed: outcome.killed,
         code: res.code,
         signal: res.signal,
@@ -159,15 +194,19 @@ export async function runChaosSoak(options: ChaosSoakOptions): Promise<ChaosSoak
         stderrTail: res.stderr.slice(-2000),
       };
       runs.push(record);
+      const aim = killAt === null || typeof killAt === 'number' ? '' : ` (after the first ${killAt.after})`;
       log(
-        `${phase} ${runs.length}: ${outcome.killed ? `SIGKILL at ${record.durationMs} ms` : `exit ${res.code ?? res.signal ?? '?'} after ${record.durationMs} ms`}`,
+        `${phase} ${runs.length}: ${outcome.killed ? `SIGKILL at ${record.durationMs} ms${aim}` : `exit ${res.code ?? res.signal ?? '?'} after ${record.durationMs} ms`}`,
       );
       return record;
     };
 
     const [minDelay, maxDelay] = options.killDelayMs;
-    for (let i = 0; i < options.kills && Date.now() < deadline && !aborted(); i++) {
-      await runExport('kill', random.int(minDelay, maxDelay));
+    const killAt: (number | KillPoint)[] = [...(options.killAt ?? [])];
+    for (let i = killAt.length; i < options.kills; i++) killAt.push(random.int(minDelay, maxDelay));
+    for (const at of killAt) {
+      if (Date.now() >= deadline || aborted()) break;
+      await runExport('kill', at);
     }
     let finished = false;
     for (let i = 0; i < (options.maxReruns ?? 6) && Date.now() < deadline && !aborted(); i++) {
@@ -183,24 +222,19 @@ export async function runChaosSoak(options: ChaosSoakOptions): Promise<ChaosSoak
     if (!finished) problems.push('no rerun exited 0 within the bounded attempts and the deadline');
     if (aborted()) problems.push('stopped early');
 
-    const stats = sim.stats();
-    const report = await checkInvariants({
-      truth: await sim.truth(),
-      stats,
-      storageDir,
-      statePath,
-      channels,
-    });
+    const report = await tenant.report({ storageDir, statePath, channels });
     const results = evaluateInvariants(report);
     const killsLanded = runs.filter((r) => r.phase === 'kill' && r.killed).length;
-    const calls = Object.fromEntries(Object.entries(stats.calls).map(([k, v]) => [k, v.total]));
+    const calls = tenant.calls();
+    const faults = tenant.faults();
     const durationMs = Date.now() - started;
     const pass = problems.length === 0 && results.every((r) => r.pass);
     const text = [
       formatInvariants(report, results),
-      `kills landed ${killsLanded}/${options.kills}, export processes ${runs.length}, soak ${(durationMs / 1000).toFixed(1)} s`,
-      `faults injected ${JSON.stringify(stats.faults)}`,
-      `calls ${JSON.stringify(calls)}, tokens ${JSON.stringify(stats.tokens)}, cursors ${JSON.stringify(stats.cursors)}`,
+      `${tenant.dialect}: kills landed ${killsLanded}/${killAt.length}, export processes ${runs.length}, soak ${(durationMs / 1000).toFixed(1)} s`,
+      `faults injected ${JSON.stringify(faults)}`,
+      `calls ${JSON.stringify(calls)}`,
+      ...tenant.statsLines(),
       ...problems.map((p) => `problem: ${p}`),
     ].join('\n');
     return {
@@ -211,12 +245,12 @@ export async function runChaosSoak(options: ChaosSoakOptions): Promise<ChaosSoak
       runs,
       killsLanded,
       durationMs,
-      faultsInjected: stats.faults,
+      faultsInjected: faults,
       calls,
       text,
     };
   } finally {
-    await sim.stop();
+    await tenant.stop();
     await rm(dir, { recursive: true, force: true });
   }
 }
