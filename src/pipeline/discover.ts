@@ -6,7 +6,9 @@
  */
 import type { Logger } from '../log.js';
 import type { Ledger } from '../state/ledger.js';
-import type { ListedPage, ListWindow, RecordingSource } from './recording-source.js';
+import type { ListedPage, ListWindow, RecheckResult, RecordingSource } from './recording-source.js';
+
+export type { RecheckResult } from './recording-source.js';
 
 export interface DiscoverContext {
   source: RecordingSource;
@@ -24,12 +26,6 @@ export interface DiscoverResult {
   shifted?: boolean;
   /** `listUpdatedSince` only: where the next listing should start (less an overlap). */
   pollTime?: string | undefined;
-}
-
-export interface RecheckResult {
-  due: number;
-  becameAvailable: number;
-  settled: number;
 }
 
 /** Lists the whole window and records every recording of it. */

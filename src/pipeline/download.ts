@@ -18,7 +18,7 @@ import { sleep } from '../cxone/clock.js';
 import { backoffDelayMs } from '../cxone/retry-policy.js';
 import { CxrecError, describeError, failureReason, isAbortError, isRetryable } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { FinalState, JobRow, StoredObjectInfo } from '../state/ledger.js';
+import type { JobRow } from '../state/ledger.js';
 import { recordingObjectKey } from '../storage/keys.js';
 import type { ObjectStore, StagedUpload } from '../storage/object-store.js';
 import { hostAllowed, urlSchemeProblem } from '../url-policy.js';
@@ -26,6 +26,7 @@ import { StreamDigests, type DigestResult } from './digests.js';
 import { transferMedia } from './media-transfer.js';
 import { decodeUploadRef, encodeUploadRef } from './upload-ref.js';
 import type { Channel } from '../state/ledger.js';
+import type { JobOutcome } from './job-outcome.js';
 import { probeMedia } from './media-probe.js';
 import type { LinkAnswer, MediaLink, RecordingSource } from './recording-source.js';
 
@@ -35,16 +36,6 @@ const writeBatchBytes = 1024 * 1024;
 /** The contract's threshold: a channel never captured serves a bare header of at most this size. */
 export const EMPTY_MEDIA_MAX_BYTES = 1024;
 
-export type JobOutcome =
-  | { kind: 'final'; state: FinalState; reason: string; stored?: StoredObjectInfo; error?: unknown }
-  /** Not Available after all (the Processing trap): wait and re-check. */
-  | { kind: 'waiting'; status: string; reason: string }
-  /** Not ready yet where only asking again tells (platform playback 404): ask again at `at`. */
-  | { kind: 'later'; at: number; status: string; reason: string }
-  /** A transient fault outlasted this attempt's retries: try the job again later. */
-  | { kind: 'retry'; error: unknown }
-  /** Another channel must be fetched instead (fallback to combined). */
-  | { kind: 'fallback'; reason: string };
 
 export interface DownloadContext {
   /** The dialect: what a row is owed, and its media links. */

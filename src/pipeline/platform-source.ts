@@ -19,8 +19,7 @@ import {
 } from '../cxone/platform/client.js';
 import type { Logger } from '../log.js';
 import type { DiscoveredJob, JobRow, Ledger } from '../state/ledger.js';
-import type { RecheckResult } from './discover.js';
-import type { JobOutcome } from './download.js';
+import type { JobOutcome } from './job-outcome.js';
 import {
   afterNotFound,
   groupByMaster,
@@ -29,7 +28,13 @@ import {
   masterJob,
   type PlatformPolicy,
 } from './platform-contacts.js';
-import type { LinkAnswer, ListedPage, ListWindow, RecordingSource } from './recording-source.js';
+import type {
+  LinkAnswer,
+  ListedPage,
+  ListWindow,
+  RecordingSource,
+  RecheckResult,
+} from './recording-source.js';
 
 /** The phone calls' media type: the only one with audio. */
 const phoneMediaTypeId = 4;

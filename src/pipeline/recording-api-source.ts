@@ -18,8 +18,7 @@
 import { CxrecError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Channel, DiscoveredJob, JobRow, Ledger } from '../state/ledger.js';
-import type { RecheckResult } from './discover.js';
-import type { JobOutcome } from './download.js';
+import type { JobOutcome } from './job-outcome.js';
 import type {
   ListWindow as ApiListWindow,
   Recording,
@@ -27,7 +26,13 @@ import type {
   RecordingDetail,
 } from './recording-api.js';
 import { nextRecheckAt, outOfRetention, processingGivenUp, retentionEnd } from './recording-policy.js';
-import type { LinkAnswer, ListedPage, ListWindow, RecordingSource } from './recording-source.js';
+import type {
+  LinkAnswer,
+  ListedPage,
+  ListWindow,
+  RecordingSource,
+  RecheckResult,
+} from './recording-source.js';
 
 export interface RecordingApiSourceOptions {
   api: RecordingApi;

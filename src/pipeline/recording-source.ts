@@ -16,8 +16,7 @@
  */
 import type { Dialect } from '../config.js';
 import type { DiscoveredJob, JobRow } from '../state/ledger.js';
-import type { RecheckResult } from './discover.js';
-import type { JobOutcome } from './download.js';
+import type { JobOutcome } from './job-outcome.js';
 
 /**
  * Where to GET one object, and what the API announced of it. The platform
@@ -33,6 +32,13 @@ export interface MediaLink {
 
 /** A link to fetch, or what the row is owed instead (wait, settle). */
 export type LinkAnswer = { link: MediaLink } | { outcome: JobOutcome };
+
+/** What a re-check of the waiting rows did. */
+export interface RecheckResult {
+  due: number;
+  becameAvailable: number;
+  settled: number;
+}
 
 export interface ListWindow {
   /** ISO-8601, inclusive. */

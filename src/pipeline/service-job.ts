@@ -17,7 +17,7 @@ import { CxrecError, describeError, isRetryable } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Channel, JobRow } from '../state/ledger.js';
 import { discoverUpdatedSince, discoverWindow, recheckWaiting, type DiscoverResult } from './discover.js';
-import type { JobOutcome } from './download.js';
+import type { JobOutcome } from './job-outcome.js';
 import type { PipelineSettings } from './pipeline-settings.js';
 import { oldestFetchable } from './recording-policy.js';
 import { startRunner, type PipelineResources } from './runner.js';

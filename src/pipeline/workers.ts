@@ -16,7 +16,7 @@ import { backoffDelayMs } from '../cxone/retry-policy.js';
 import { CxrecError, describeError, failureReason, isAbortError, isRetryable } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { JobRow, Ledger } from '../state/ledger.js';
-import type { JobOutcome } from './download.js';
+import type { JobOutcome } from './job-outcome.js';
 import { nextRecheckAt, processingGivenUp } from './recording-policy.js';
 
 /** Errors that no retry of any job can fix: stop the whole run and say why. */

@@ -8,7 +8,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 import type { ApiStats } from '../cxone/stats.js';
 import type { RateLimiter, RatePermit } from '../cxone/rate-limiter.js';
-import type { JobOutcome } from '../pipeline/download.js';
+import type { JobOutcome } from '../pipeline/job-outcome.js';
 import { finalStates, workingStates, type Ledger, type LedgerCounts } from '../state/ledger.js';
 
 const DAY_MS = 86_400_000;
