@@ -36,7 +36,6 @@ const writeBatchBytes = 1024 * 1024;
 /** The contract's threshold: a channel never captured serves a bare header of at most this size. */
 export const EMPTY_MEDIA_MAX_BYTES = 1024;
 
-
 export interface DownloadContext {
   /** The dialect: what a row is owed, and its media links. */
   source: RecordingSource;
