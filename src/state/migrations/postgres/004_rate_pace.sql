@@ -16,14 +16,10 @@ ALTER FUNCTION cxrec_rate_acquire(TEXT, INTEGER, INTEGER, DOUBLE PRECISION, DOUB
 ALTER FUNCTION cxrec_rate_release(TEXT, BIGINT, BOOLEAN, DOUBLE PRECISION, INTEGER)
   RENAME TO cxrec_rate_release_at;
 
-CREATE FUNCTION cxrec_rate_acquire(
-  p_key             TEXT,
-  p_limit           INTEGER,
-  p_want            INTEGER,
-  p_hold_ms         DOUBLE PRECISION,
-  p_max_in_flight_ms DOUBLE PRECISION,
-  p_poll_ms         DOUBLE PRECISION
-) RETURNS TABLE (slot_ids BIGINT[], wait_ms DOUBLE PRECISION, blocked_by TEXT)
+-- Same arguments and answer as 003's.
+CREATE FUNCTION cxrec_rate_acquire(p_key TEXT, p_limit INTEGER, p_want INTEGER,
+  p_hold_ms DOUBLE PRECISION, p_max_in_flight_ms DOUBLE PRECISION, p_poll_ms DOUBLE PRECISION)
+RETURNS TABLE (slot_ids BIGINT[], wait_ms DOUBLE PRECISION, blocked_by TEXT)
 LANGUAGE plpgsql AS $$
 DECLARE
   b      rate_limit_buckets%ROWTYPE;
@@ -49,13 +45,8 @@ END;
 $$;
 
 -- The slow start ends at the limit in force.
-CREATE FUNCTION cxrec_rate_release(
-  p_key     TEXT,
-  p_id      BIGINT,
-  p_sent    BOOLEAN,
-  p_hold_ms DOUBLE PRECISION,
-  p_limit   INTEGER
-) RETURNS VOID
+CREATE FUNCTION cxrec_rate_release(p_key TEXT, p_id BIGINT, p_sent BOOLEAN, p_hold_ms DOUBLE PRECISION, p_limit INTEGER)
+RETURNS VOID
 LANGUAGE sql AS $$
   SELECT cxrec_rate_release_at(p_key, p_id, p_sent, p_hold_ms, COALESCE(
     (SELECT GREATEST(1, floor(p_limit * pace))::INTEGER FROM rate_limit_buckets WHERE tenant_key = p_key),
