@@ -15,7 +15,8 @@ import {
   type RecordingStatus,
 } from './options.js';
 import { createMediaObject, headerOnlySize, objectHashes, etagFor, type MediaObject } from './media.js';
-import type { RealRange, ResolvedOptions } from './resolved-options.js';
+import type { RealRange } from './tenant-options.js';
+import type { ResolvedOptions } from './resolved-options.js';
 import { createdBounds, matches, type SearchQuery } from './search-query.js';
 import { SeededRandom } from './seeded-random.js';
 
