@@ -10,13 +10,10 @@ import { channels, type Channel } from './options.js';
 import { parseSearchBody, type SearchQuery } from './search-query.js';
 import type { TenantRecording } from './tenant.js';
 import type { IssuedToken } from './tokens.js';
+import { iso } from './wire-time.js';
 
 const readScope = 'recording:read';
 const downloadScope = 'recording:download';
-
-function iso(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
 
 function header(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
