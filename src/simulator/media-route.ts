@@ -8,6 +8,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import type { SimulatorContext } from './context.js';
+import { splitTarget } from './host-server.js';
 import { writeXmlError } from './http-io.js';
 import { serveMediaObject } from './media-serve.js';
 
@@ -27,9 +28,8 @@ export async function mediaRoute(
   ctx: SimulatorContext,
   req: IncomingMessage,
   res: ServerResponse,
-  rawPath: string,
-  query: URLSearchParams,
 ): Promise<void> {
+  const { path: rawPath, query } = splitTarget(req);
   const { stats, faults, tenant } = ctx;
   const nowMs = Date.now();
   const answerError = (
