@@ -6,13 +6,7 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 
-import {
-  authenticate,
-  detailEndpoint,
-  downloadEndpoint,
-  searchEndpoint,
-  tokenEndpoint,
-} from './api-routes.js';
+import { authenticate, recordingEndpoint, searchEndpoint, tokenEndpoint } from './api-routes.js';
 import type { SimulatorContext } from './context.js';
 import { faultKinds } from './faults.js';
 import { jsonError, serializeJson, writeJson, type JsonAnswer } from './http-io.js';
@@ -150,8 +144,7 @@ function dispatch(
     case 'search':
       return searchEndpoint(ctx, req, token, body, nowMs);
     case 'detail':
-      return detailEndpoint(ctx, token, r.id, nowMs);
     case 'download':
-      return downloadEndpoint(ctx, token, r.id, query, nowMs);
+      return recordingEndpoint(ctx, token, r.endpoint, r.id, query, nowMs);
   }
 }

@@ -8,7 +8,7 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 
-import { writeXmlError } from '../http-io.js';
+import { mediaRefusal, refusedAnyUrl } from '../media-refusal.js';
 import { serveMediaObject } from '../media-serve.js';
 import { answerBug } from './answer.js';
 import type { PlatformContext } from './context.js';
@@ -22,22 +22,8 @@ async function handle(ctx: PlatformContext, req: IncomingMessage, res: ServerRes
   const { stats, faults, tenant } = ctx;
   const { path, query } = splitTarget(req);
   const nowMs = Date.now();
-  const fail = (status: number, code: string, message: string, headers: Record<string, string> = {}) => {
-    stats.call('media', `${status}`);
-    writeXmlError(res, status, code, message, headers);
-  };
-  if (req.method !== 'GET' && req.method !== 'HEAD') {
-    fail(405, 'MethodNotAllowed', 'The specified method is not allowed against this resource.', {
-      Allow: 'GET, HEAD',
-    });
-    return;
-  }
-  if (faults.roll('serverError')) {
-    if (faults.int(0, 1) === 0)
-      fail(500, 'InternalError', 'We encountered an internal error. Please try again.');
-    else fail(503, 'SlowDown', 'Please reduce your request rate.');
-    return;
-  }
+  const fail = mediaRefusal(res, (outcome) => stats.call('media', outcome));
+  if (refusedAnyUrl(req, faults, fail)) return;
   if (!path.startsWith('/media/')) {
     fail(404, 'NoSuchKey', 'The specified key does not exist.');
     return;
