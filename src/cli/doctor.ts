@@ -38,12 +38,7 @@ export function doctorCommand(): Command {
         config = loadConfig({ configFile });
         checks.push({ name: 'settings', ok: true, detail: 'every setting is valid' });
       } catch (err) {
-        checks.push({
-          name: 'settings',
-          ok: false,
-          detail: describeError(err).message,
-          fix: 'correct the settings named above',
-        });
+        checks.push(failure('settings', err, 'correct the settings named above'));
       }
       if (config) {
         const log = configureRootLogger({ level: 'error' });
@@ -67,12 +62,7 @@ async function checkCxone(config: Config, log: Logger): Promise<Check> {
   try {
     cxone = await openCxone(config, log, { ownLimiter: true });
   } catch (err) {
-    return {
-      name: 'cxone',
-      ok: false,
-      detail: describeError(err).message,
-      fix: 'set CXONE_API_URL, CXONE_CLIENT_ID and CXONE_CLIENT_SECRET',
-    };
+    return failure('cxone', err, 'set CXONE_API_URL, CXONE_CLIENT_ID and CXONE_CLIENT_SECRET');
   }
   try {
     const access = await (cxone.client as CxoneClient).checkAccess({ signal: AbortSignal.timeout(60_000) });
@@ -99,7 +89,7 @@ async function checkCxone(config: Config, log: Logger): Promise<Check> {
         : code === 'scope_missing'
           ? 'bind recording:read and recording:download to the API client itself, not to a user'
           : 'check CXONE_API_URL and that this machine can reach it';
-    return { name: 'cxone', ok: false, detail: describeError(err).message, fix };
+    return failure('cxone', err, fix);
   } finally {
     await cxone.close();
   }
@@ -112,12 +102,11 @@ async function checkPlatform(config: Config, log: Logger): Promise<Check[]> {
     cxone = await openCxone(config, log, { ownLimiter: true });
   } catch (err) {
     return [
-      {
-        name: 'cxone',
-        ok: false,
-        detail: describeError(err).message,
-        fix: 'set CXONE_ACCESS_KEY_ID, CXONE_ACCESS_KEY_SECRET, CXONE_CLIENT_ID and CXONE_CLIENT_SECRET',
-      },
+      failure(
+        'cxone',
+        err,
+        'set CXONE_ACCESS_KEY_ID, CXONE_ACCESS_KEY_SECRET, CXONE_CLIENT_ID and CXONE_CLIENT_SECRET',
+      ),
     ];
   }
   const client = cxone.platform as PlatformClient;
@@ -133,7 +122,7 @@ async function checkPlatform(config: Config, log: Logger): Promise<Check[]> {
       });
       checks.push({ name: 'tenant', ok: true, detail: `the tenant's API is at ${apiEndpoint}` });
     } catch (err) {
-      checks.push({ name: 'login', ok: false, detail: describeError(err).message, fix: loginFix(err) });
+      checks.push(failure('login', err, loginFix(err)));
       return checks;
     }
     try {
@@ -158,15 +147,15 @@ async function checkPlatform(config: Config, log: Logger): Promise<Check[]> {
         });
       }
     } catch (err) {
-      checks.push({
-        name: 'listing',
-        ok: false,
-        detail: describeError(err).message,
-        fix:
+      checks.push(
+        failure(
+          'listing',
+          err,
           err instanceof CxrecError && err.code === 'permission_missing'
             ? "give the access key's user a role with the Reporting permission: Admin > Security > Roles and Permissions"
             : 'check CXONE_API_VERSION and that this machine can reach the API host',
-      });
+        ),
+      );
     }
     try {
       const probe = await client.probePlayback({ signal });
@@ -181,17 +170,17 @@ async function checkPlatform(config: Config, log: Logger): Promise<Check[]> {
             },
       );
     } catch (err) {
-      checks.push({
-        name: 'playback',
-        ok: false,
-        detail: describeError(err).message,
-        fix: 'check that this machine can reach the API host',
-      });
+      checks.push(failure('playback', err, 'check that this machine can reach the API host'));
     }
     return checks;
   } finally {
     await cxone.close();
   }
+}
+
+/** A check that failed on `err`: its message, and what to do about it. */
+function failure(name: string, err: unknown, fix: string): Check {
+  return { name, ok: false, detail: describeError(err).message, fix };
 }
 
 function loginFix(err: unknown): string {
@@ -217,12 +206,7 @@ async function checkStorage(config: Config): Promise<Check> {
       await store.close?.();
     }
   } catch (err) {
-    return {
-      name: 'storage',
-      ok: false,
-      detail: describeError(err).message,
-      fix: `check CXREC_STORAGE (${config.storage}) and the credentials for it`,
-    };
+    return failure('storage', err, `check CXREC_STORAGE (${config.storage}) and the credentials for it`);
   }
 }
 
@@ -270,11 +254,6 @@ async function checkState(config: Config): Promise<Check> {
       await ledger.close();
     }
   } catch (err) {
-    return {
-      name: 'state',
-      ok: false,
-      detail: describeError(err).message,
-      fix: `check CXREC_STATE (${redactUrlPassword(config.state)})`,
-    };
+    return failure('state', err, `check CXREC_STATE (${redactUrlPassword(config.state)})`);
   }
 }

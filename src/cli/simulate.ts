@@ -52,6 +52,19 @@ interface SimulateFlags {
   timeScale: number;
 }
 
+/** The options both dialects' simulators take from the same flags. */
+function tenantOptions(flags: SimulateFlags) {
+  return {
+    port: flags.port,
+    host: flags.host,
+    recordings: flags.recordings,
+    seed: flags.seed,
+    faults: flags.faults,
+    timeScale: flags.timeScale,
+    rateLimit: flags.rateLimit === 0 ? (false as const) : { requests: flags.rateLimit, windowSeconds: 60 },
+  };
+}
+
 function positiveNumberFlag(flag: string, max: number) {
   return (value: string): number => {
     const n = Number(value);
@@ -113,38 +126,38 @@ export function simulateCommand(): Command {
         await runPlatform(flags);
         return;
       }
-      const sim = await startSimulator({
-        port: flags.port,
-        host: flags.host,
-        recordings: flags.recordings,
-        seed: flags.seed,
-        faults: flags.faults,
-        timeScale: flags.timeScale,
-        rateLimit: flags.rateLimit === 0 ? false : { requests: flags.rateLimit, windowSeconds: 60 },
-      });
+      const sim = await startSimulator(tenantOptions(flags));
       const client = sim.clients[0];
-      process.stdout.write(
+      await serveUntilSignal(
+        'CXone simulator',
         [
           `CXone simulator listening on ${sim.url} (${flags.recordings} recordings, seed ${flags.seed}, faults ${flags.faults}, ` +
             `rate limit ${flags.rateLimit === 0 ? 'off' : `${flags.rateLimit}/min`}, time scale ${flags.timeScale})`,
           `client id: ${client?.id ?? ''}  secret: ${client?.secret ?? ''}`,
           `stats: ${sim.url}/__stats  truth: ${sim.url}/__truth`,
-          '',
-          `  export CXONE_API_URL=${sim.url} CXONE_CLIENT_ID=${client?.id ?? ''} CXONE_CLIENT_SECRET=${client?.secret ?? ''}` +
-            (flags.rateLimit === 0
-              ? ' CXREC_RATE_LIMIT=1000000'
-              : flags.rateLimit === 50
-                ? ''
-                : ` CXREC_RATE_LIMIT=${flags.rateLimit}`),
-          '',
-          'Ctrl-C stops it.',
-          '',
-        ].join('\n'),
+        ],
+        `  export CXONE_API_URL=${sim.url} CXONE_CLIENT_ID=${client?.id ?? ''} CXONE_CLIENT_SECRET=${client?.secret ?? ''}` +
+          (flags.rateLimit === 0
+            ? ' CXREC_RATE_LIMIT=1000000'
+            : flags.rateLimit === 50
+              ? ''
+              : ` CXREC_RATE_LIMIT=${flags.rateLimit}`),
+        () => sim.stop(),
       );
-      await untilSignal();
-      await sim.stop();
-      process.stdout.write('CXone simulator stopped.\n');
     });
+}
+
+/** Prints the banner and what to export for cxrec, serves until SIGINT or SIGTERM, then stops. */
+async function serveUntilSignal(
+  name: string,
+  banner: readonly string[],
+  exportLine: string,
+  stop: () => Promise<void>,
+): Promise<void> {
+  process.stdout.write([...banner, '', exportLine, '', 'Ctrl-C stops it.', ''].join('\n'));
+  await untilSignal();
+  await stop();
+  process.stdout.write(`${name} stopped.\n`);
 }
 
 function untilSignal(): Promise<void> {
@@ -166,13 +179,7 @@ function shellWord(value: string): string {
 
 async function runPlatform(flags: SimulateFlags): Promise<void> {
   const sim = await startPlatformSimulator({
-    port: flags.port,
-    host: flags.host,
-    recordings: flags.recordings,
-    seed: flags.seed,
-    faults: flags.faults,
-    timeScale: flags.timeScale,
-    rateLimit: flags.rateLimit === 0 ? false : { requests: flags.rateLimit, windowSeconds: 60 },
+    ...tenantOptions(flags),
     playbackLimit:
       flags.playbackLimit === 0
         ? false
@@ -194,7 +201,8 @@ async function runPlatform(flags: SimulateFlags): Promise<void> {
     ['CXREC_PLAYBACK_LIMIT', flags.playbackLimit === 0 ? '1000000' : String(flags.playbackLimit)],
     ['CXREC_PLAYBACK_WINDOW_SECONDS', String(flags.playbackWindow)],
   ];
-  process.stdout.write(
+  await serveUntilSignal(
+    'CXone platform simulator',
     [
       `CXone platform simulator (${flags.recordings} calls, seed ${flags.seed}, faults ${flags.faults}, ` +
         `rate limit ${flags.rateLimit === 0 ? 'off' : `${flags.rateLimit}/min`}, playback ` +
@@ -207,14 +215,8 @@ async function runPlatform(flags: SimulateFlags): Promise<void> {
       ...(noReporting
         ? [`access key without the Reporting permission: ${noReporting.id} / ${noReporting.secret}`]
         : []),
-      '',
-      `  export ${vars.map(([k, v]) => `${k}=${shellWord(v)}`).join(' ')}`,
-      '',
-      'Ctrl-C stops it.',
-      '',
-    ].join('\n'),
+    ],
+    `  export ${vars.map(([k, v]) => `${k}=${shellWord(v)}`).join(' ')}`,
+    () => sim.stop(),
   );
-  await untilSignal();
-  await sim.stop();
-  process.stdout.write('CXone platform simulator stopped.\n');
 }

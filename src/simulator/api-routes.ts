@@ -10,13 +10,10 @@ import { channels, type Channel } from './options.js';
 import { parseSearchBody, type SearchQuery } from './search-query.js';
 import type { TenantRecording } from './tenant.js';
 import type { IssuedToken } from './tokens.js';
+import { iso } from './wire-time.js';
 
 const readScope = 'recording:read';
 const downloadScope = 'recording:download';
-
-function iso(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
 
 function header(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
@@ -187,16 +184,26 @@ export function searchEndpoint(
   };
 }
 
-export function detailEndpoint(
+/**
+ * `GET /recording/{id}` (detail) and `GET /recording/{id}/download`: each
+ * needs its scope, then a recording that exists.
+ */
+export function recordingEndpoint(
   ctx: SimulatorContext,
   token: IssuedToken,
+  endpoint: 'detail' | 'download',
   id: string,
+  query: URLSearchParams,
   nowMs: number,
 ): JsonAnswer {
-  const denied = requireScope(token, readScope);
+  const denied = requireScope(token, endpoint === 'detail' ? readScope : downloadScope);
   if (denied) return denied;
   const r = ctx.tenant.get(id);
   if (!r) return jsonError(404, 'not_found');
+  return endpoint === 'detail' ? detail(ctx, r, nowMs) : download(ctx, r, query, nowMs);
+}
+
+function detail(ctx: SimulatorContext, r: TenantRecording, nowMs: number): JsonAnswer {
   return {
     status: 200,
     body: {
@@ -207,17 +214,12 @@ export function detailEndpoint(
   };
 }
 
-export function downloadEndpoint(
+function download(
   ctx: SimulatorContext,
-  token: IssuedToken,
-  id: string,
+  r: TenantRecording,
   query: URLSearchParams,
   nowMs: number,
 ): JsonAnswer {
-  const denied = requireScope(token, downloadScope);
-  if (denied) return denied;
-  const r = ctx.tenant.get(id);
-  if (!r) return jsonError(404, 'not_found');
   const channel = query.get('channel');
   if (channel === null || !(channels as readonly string[]).includes(channel)) {
     return jsonError(400, 'invalid_request', {

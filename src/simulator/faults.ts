@@ -67,15 +67,8 @@ export function resolveFaults(option: FaultsOption): Required<FaultProbabilities
 export class FaultInjector {
   private probabilities: Required<FaultProbabilities>;
   private readonly random: SeededRandom;
-  readonly injected: Record<FaultKind, number> = {
-    rateLimitBurst: 0,
-    serverError: 0,
-    connectionReset: 0,
-    shortBody: 0,
-    tokenRevocation: 0,
-    cursorInvalidation: 0,
-    stall: 0,
-  };
+  /** Faults injected per kind: the `none` profile's zeros to start with. */
+  readonly injected: Record<FaultKind, number> = { ...faultProfiles.none };
 
   constructor(option: FaultsOption, seed: number) {
     this.probabilities = resolveFaults(option);

@@ -8,7 +8,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import type { SimulatorContext } from './context.js';
-import { writeXmlError } from './http-io.js';
+import { splitTarget } from './host-server.js';
+import { mediaRefusal, refusedAnyUrl } from './media-refusal.js';
 import { serveMediaObject } from './media-serve.js';
 
 /** Re-encodes each path segment the one way `objectKey` encodes it, so `%21` and `!` name the same object. */
@@ -27,32 +28,12 @@ export async function mediaRoute(
   ctx: SimulatorContext,
   req: IncomingMessage,
   res: ServerResponse,
-  rawPath: string,
-  query: URLSearchParams,
 ): Promise<void> {
+  const { path: rawPath, query } = splitTarget(req);
   const { stats, faults, tenant } = ctx;
   const nowMs = Date.now();
-  const answerError = (
-    status: number,
-    code: string,
-    message: string,
-    headers: Record<string, string> = {},
-  ) => {
-    stats.call('media', `${status}`);
-    writeXmlError(res, status, code, message, headers);
-  };
-  if (req.method !== 'GET' && req.method !== 'HEAD') {
-    answerError(405, 'MethodNotAllowed', 'The specified method is not allowed against this resource.', {
-      Allow: 'GET, HEAD',
-    });
-    return;
-  }
-  if (faults.roll('serverError')) {
-    if (faults.int(0, 1) === 0)
-      answerError(500, 'InternalError', 'We encountered an internal error. Please try again.');
-    else answerError(503, 'SlowDown', 'Please reduce your request rate.');
-    return;
-  }
+  const answerError = mediaRefusal(res, (outcome) => stats.call('media', outcome));
+  if (refusedAnyUrl(req, faults, answerError)) return;
   const path = canonicalPath(rawPath);
   const check =
     path === undefined

@@ -16,7 +16,7 @@ import type { FaultInjector } from './faults.js';
 import { writeXmlError } from './http-io.js';
 import { etagFor, mediaStream, parseRange, type AnyMediaObject } from './media.js';
 import type { EtagKind } from './options.js';
-import type { CallOutcome } from './stats.js';
+import type { CallOutcome } from './call-counts.js';
 
 export interface MediaTransfer {
   obj: AnyMediaObject;

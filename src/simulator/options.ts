@@ -202,37 +202,49 @@ export interface RateLimitOptions {
   windowSeconds: number;
 }
 
-export interface SimulatorOptions {
-  /** TCP port; 0 picks a free one. @default 0 */
-  port?: number;
+/** What every simulated tenant (this one and the platform dialect's) is configured with. */
+export interface TenantOptions {
   /** @default '127.0.0.1' */
   host?: string;
   /** Seeds every generated id, date, size, byte of media and (where the request order allows) fault. @default 1 */
   seed?: number;
-  /** How many recordings the tenant holds at start, besides `extraRecordings`. @default 100 */
+  /**
+   * How many recordings the tenant generates at start, besides the exact ones
+   * given (on the platform: phone calls, besides its non-voice contacts, the
+   * pre-2018 call and purged calls). @default 100
+   */
   recordings?: number;
   /** Start of the createdDate window the generated recordings are spread over. @default 24 h before start */
   createdFrom?: Date | string;
   /** End (exclusive) of that window. @default the start time */
   createdTo?: Date | string;
+  /**
+   * Divides every platform duration (token and URL lifetimes, cursor idle
+   * expiry, processing and indexing delays) to get real time: with 600, a
+   * 15-minute URL lives 1.5 s. It does not scale rate-limit windows,
+   * retention (a wall-clock date), stalls or fault bursts (real time).
+   * @default 1
+   */
+  timeScale?: number;
+  /** Access token lifetime, `expires_in` (platform ms; `expires_in` reports the real seconds, rounded up). @default 3_600_000 */
+  tokenTtlMs?: number;
+  /** Presigned URL lifetime (platform ms; `Expires` has one-second resolution, so a URL may live up to 1 s longer). @default 900_000 */
+  presignedUrlTtlMs?: number;
+  /** Media older than this many days is purged (when a recording names no retention of its own). @default 90 */
+  retentionDays?: number;
+  /** @default 'none' */
+  faults?: FaultsOption;
+}
+
+export interface SimulatorOptions extends TenantOptions {
+  /** TCP port; 0 picks a free one. @default 0 */
+  port?: number;
   /** Exact recordings to hold as well (ids, sizes, statuses, channels). @default [] */
   extraRecordings?: readonly RecordingSpec[];
   /** The tenant's API clients. @default [{ id: 'cxrec-demo', secret: 'demo-secret', scopes: ['recording:read', 'recording:download'] }] */
   clients?: readonly ClientSpec[];
-  /**
-   * Divides every platform duration below (token TTL, cursor idle expiry,
-   * presigned URL TTL, lifecycle delays, late indexing) to get real time:
-   * with 600, a 15-minute URL lives 1.5 s. It does not scale the rate-limit
-   * window, retention (a wall-clock date) or fault bursts (real seconds).
-   * @default 1
-   */
-  timeScale?: number;
-  /** Token lifetime, `expires_in` (platform ms; `expires_in` reports the real seconds, rounded up). @default 3_600_000 */
-  tokenTtlMs?: number;
   /** A cursor unused this long answers 400 invalid_page_token (platform ms). @default 600_000 */
   cursorIdleMs?: number;
-  /** Presigned URL lifetime (platform ms; `Expires` has one-second resolution, so a URL may live up to 1 s longer). @default 900_000 */
-  presignedUrlTtlMs?: number;
   /** Sliding-window limit on `/api/v2/*`, token endpoint included; `false` disables it. @default { requests: 50, windowSeconds: 60 } */
   rateLimit?: RateLimitOptions | false;
   /** @default {} (the defaults listed on `RecordingMix`) */
@@ -241,10 +253,6 @@ export interface SimulatorOptions {
   lifecycle?: LifecycleOptions;
   /** @default {} (the defaults listed on `MediaOptions`) */
   media?: MediaOptions;
-  /** Tenant retention when a recording has no `retentionExpiresAt`. @default 90 */
-  retentionDays?: number;
   /** Inserts while a client pages; `false` disables them. @default { probability: 0.05, count: 2, max: 10 } */
   listingInserts?: ListingInsertOptions | false;
-  /** @default 'none' */
-  faults?: FaultsOption;
 }

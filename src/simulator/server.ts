@@ -4,20 +4,15 @@
  * pages. Paths are routed on the raw request target, so a percent-encoded
  * id stays one segment exactly as the contract says the client sends it.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 
-import {
-  authenticate,
-  detailEndpoint,
-  downloadEndpoint,
-  searchEndpoint,
-  tokenEndpoint,
-} from './api-routes.js';
+import { authenticate, recordingEndpoint, searchEndpoint, tokenEndpoint } from './api-routes.js';
 import type { SimulatorContext } from './context.js';
 import { faultKinds } from './faults.js';
-import { BodyTooLarge, jsonError, readBody, serializeJson, writeJson, type JsonAnswer } from './http-io.js';
+import { jsonError, serializeJson, writeJson, type JsonAnswer } from './http-io.js';
 import { mediaRoute } from './media-route.js';
 import type { Endpoint, SimulatorStats } from './stats.js';
+import { createHostServer, readBodyOrRefuse, splitTarget } from './host-server.js';
 
 export function statsSnapshot(ctx: SimulatorContext): SimulatorStats {
   return ctx.stats.snapshot({
@@ -35,26 +30,17 @@ export function statsSnapshot(ctx: SimulatorContext): SimulatorStats {
 }
 
 export function createSimulatorServer(ctx: SimulatorContext): Server {
-  const server = createServer((req, res) => {
-    handle(ctx, req, res).catch((err: unknown) => {
-      // A bug in the simulator must show up in the test that met it, not as a hang.
-      if (!res.headersSent) writeJson(res, jsonError(500, 'simulator_bug', { message: String(err) }));
-      else res.destroy();
-    });
-  });
-  // Media transfers of 2 GiB to a slow client must not be timed out by the server.
-  server.requestTimeout = 0;
-  server.keepAliveTimeout = 5_000;
-  return server;
+  return createHostServer(
+    (req, res) => handle(ctx, req, res),
+    (res, err) => writeJson(res, jsonError(500, 'simulator_bug', { message: String(err) })),
+    { longTransfers: true },
+  );
 }
 
 async function handle(ctx: SimulatorContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const target = req.url ?? '/';
-  const q = target.indexOf('?');
-  const rawPath = q < 0 ? target : target.slice(0, q);
-  const query = new URLSearchParams(q < 0 ? '' : target.slice(q + 1));
+  const { path: rawPath } = splitTarget(req);
 
-  if (rawPath.startsWith('/media/')) return mediaRoute(ctx, req, res, rawPath, query);
+  if (rawPath.startsWith('/media/')) return mediaRoute(ctx, req, res);
   if (rawPath === '/__stats' && req.method === 'GET')
     return writeJson(res, { status: 200, body: statsSnapshot(ctx) });
   if (rawPath === '/__truth' && req.method === 'GET') {
@@ -64,7 +50,7 @@ async function handle(ctx: SimulatorContext, req: IncomingMessage, res: ServerRe
     ctx.stats.call('other', '404');
     return writeJson(res, jsonError(404, 'not_found'));
   }
-  return api(ctx, req, res, rawPath, query);
+  return api(ctx, req, res);
 }
 
 type ApiRoute =
@@ -98,23 +84,14 @@ function route(method: string, rawPath: string): ApiRoute {
   return third === undefined ? { endpoint: 'detail', id } : { endpoint: 'download', id };
 }
 
-async function api(
-  ctx: SimulatorContext,
-  req: IncomingMessage,
-  res: ServerResponse,
-  rawPath: string,
-  query: URLSearchParams,
-): Promise<void> {
+async function api(ctx: SimulatorContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const { path: rawPath, query } = splitTarget(req);
   const { stats, faults, limiter } = ctx;
   const r = route(req.method ?? 'GET', rawPath);
   const endpoint: Endpoint = r.endpoint;
-  let body: Buffer;
-  try {
-    body = await readBody(req);
-  } catch (err) {
-    if (!(err instanceof BodyTooLarge)) throw err;
+  const body = await readBodyOrRefuse(req, res);
+  if (body === undefined) {
     stats.call(endpoint, '413');
-    res.setHeader('Connection', 'close');
     return writeJson(res, jsonError(413, 'invalid_request', { error_description: 'body too large' }));
   }
   const nowMs = Date.now();
@@ -167,8 +144,7 @@ function dispatch(
     case 'search':
       return searchEndpoint(ctx, req, token, body, nowMs);
     case 'detail':
-      return detailEndpoint(ctx, token, r.id, nowMs);
     case 'download':
-      return downloadEndpoint(ctx, token, r.id, query, nowMs);
+      return recordingEndpoint(ctx, token, r.endpoint, r.id, query, nowMs);
   }
 }

@@ -3,24 +3,21 @@
  * endpoint and status, how the rate limit was treated, and media bytes per
  * object. Served as `/__stats` and by `handle.stats()`.
  */
+import { CallLog, type CallCounts, type CallOutcome } from './call-counts.js';
 import type { Channel } from './options.js';
 import type { FaultKind } from './faults.js';
 import { WindowPeak } from './rate-limit.js';
 
 export type Endpoint = 'token' | 'search' | 'detail' | 'download' | 'media' | 'other';
+const endpoints: readonly Endpoint[] = ['token', 'search', 'detail', 'download', 'media', 'other'];
 
-/**
- * Besides HTTP status codes: `reset` (TCP reset mid-body), `short` (body
- * cut before Content-Length), `stall` (body stopped, connection held, then
- * dropped), `expired-mid-transfer`.
- */
-export type CallOutcome = `${number}` | 'reset' | 'short' | 'stall' | 'expired-mid-transfer';
+export type { CallOutcome } from './call-counts.js';
 
 export interface SimulatorStats {
   startedAt: string;
   /** When the counters were last reset (`resetStats()`), else the start. */
   since: string;
-  calls: Record<Endpoint, { total: number; byStatus: Partial<Record<CallOutcome, number>> }>;
+  calls: CallCounts<Endpoint>;
   rateLimit: {
     /** `false` when disabled. */
     limit: { requests: number; windowSeconds: number } | false;
@@ -46,9 +43,7 @@ export interface SimulatorStats {
 }
 
 export class StatsRecorder {
-  private startedMs = Date.now();
-  private sinceMs = this.startedMs;
-  calls = StatsRecorder.emptyCalls();
+  private readonly calls = new CallLog(endpoints);
   sent429 = 0;
   arrivalsDuringRetryAfter = 0;
   downloadUrlsIssued = 0;
@@ -68,17 +63,8 @@ export class StatsRecorder {
     this.accepted = new WindowPeak(peakWindowSeconds * 1000);
   }
 
-  private static emptyCalls(): SimulatorStats['calls'] {
-    const endpoints: Endpoint[] = ['token', 'search', 'detail', 'download', 'media', 'other'];
-    return Object.fromEntries(
-      endpoints.map((e) => [e, { total: 0, byStatus: {} }]),
-    ) as SimulatorStats['calls'];
-  }
-
   call(endpoint: Endpoint, outcome: CallOutcome): void {
-    const entry = this.calls[endpoint];
-    entry.total++;
-    entry.byStatus[outcome] = (entry.byStatus[outcome] ?? 0) + 1;
+    this.calls.count(endpoint, outcome);
   }
 
   /** An `/api/v2` request arrived (before the limiter decides). */
@@ -114,8 +100,7 @@ export class StatsRecorder {
   }
 
   reset(): void {
-    this.sinceMs = Date.now();
-    this.calls = StatsRecorder.emptyCalls();
+    this.calls.reset();
     this.sent429 = 0;
     this.arrivalsDuringRetryAfter = 0;
     this.downloadUrlsIssued = 0;
@@ -134,9 +119,7 @@ export class StatsRecorder {
   ): SimulatorStats {
     const objects = [...this.media.values()].map((o) => ({ ...o }));
     return {
-      startedAt: new Date(this.startedMs).toISOString(),
-      since: new Date(this.sinceMs).toISOString(),
-      calls: structuredClone(this.calls),
+      ...this.calls.snapshot(),
       rateLimit: {
         limit: extra.limit,
         sent429: this.sent429,

@@ -15,9 +15,12 @@ import {
   type RecordingStatus,
 } from './options.js';
 import { createMediaObject, headerOnlySize, objectHashes, etagFor, type MediaObject } from './media.js';
-import type { RealRange, ResolvedOptions } from './resolved-options.js';
+import type { RealRange } from './tenant-options.js';
+import type { ResolvedOptions } from './resolved-options.js';
 import { createdBounds, matches, type SearchQuery } from './search-query.js';
 import { SeededRandom } from './seeded-random.js';
+import { assignTraits } from './trait-plan.js';
+import { iso, specDateMs, wholeSecond } from './wire-time.js';
 
 export interface StatusChange {
   status: RecordingStatus;
@@ -114,20 +117,6 @@ export const hostileIdSamples: readonly string[] = [
 ];
 
 const reservedIds = new Set(['.', '..', 'search']);
-
-function iso(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
-function wholeSecond(ms: number): number {
-  return Math.floor(ms / 1000) * 1000;
-}
-
-function toMs(value: Date | string): number {
-  const ms = value instanceof Date ? value.getTime() : Date.parse(value);
-  if (!Number.isFinite(ms)) throw new RangeError(`not a date: ${String(value)}`);
-  return ms;
-}
 
 export function objectKey(
   id: string,
@@ -318,24 +307,18 @@ export class Tenant {
 
   private generate(): void {
     const { recordings: n, mix } = this.options;
-    const order = Array.from({ length: n }, (_, i) => i);
-    for (let i = n - 1; i > 0; i--) {
-      const j = this.random.int(0, i);
-      [order[i], order[j]] = [order[j] ?? 0, order[i] ?? 0];
-    }
-    const traitOf = new Map<number, RecordingTrait>();
-    const plan: [RecordingTrait, number][] = [
-      ['hostile-id', mix.hostileIds],
-      ['still-processing', mix.stillProcessing],
-      ['failed', mix.failed],
-      ['purged', mix.purged],
-      ['never-captured', mix.neverCaptured],
-      ['late-indexed', mix.lateIndexed],
-    ];
-    let next = 0;
-    for (const [trait, share] of plan) {
-      for (let k = Math.round(n * share); k > 0 && next < n; k--) traitOf.set(order[next++] ?? 0, trait);
-    }
+    const traitOf = assignTraits<RecordingTrait>(
+      n,
+      [
+        ['hostile-id', mix.hostileIds],
+        ['still-processing', mix.stillProcessing],
+        ['failed', mix.failed],
+        ['purged', mix.purged],
+        ['never-captured', mix.neverCaptured],
+        ['late-indexed', mix.lateIndexed],
+      ],
+      this.random,
+    );
     let hostile = 0;
     for (let i = 0; i < n; i++) {
       const trait = traitOf.get(i);
@@ -402,7 +385,7 @@ export class Tenant {
       throw new RangeError(`recording id ${JSON.stringify(id)} is one the platform never issues`);
     const createdMs = wholeSecond(
       spec.createdDate !== undefined
-        ? toMs(spec.createdDate)
+        ? specDateMs(spec.createdDate)
         : r.int(Math.ceil(createdFromMs / 1000) * 1000, createdToMs - 1),
     );
     const contentType: MediaContentType = r.chance(media.mpegFraction) ? 'audio/mpeg' : 'audio/wav';
@@ -488,7 +471,7 @@ export class Tenant {
     let retentionExpiresAtMs = createdMs + retentionDays * 86_400_000;
     if (spec.retentionExpiresAt === null) retentionFieldPresent = false;
     else if (spec.retentionExpiresAt !== undefined)
-      retentionExpiresAtMs = wholeSecond(toMs(spec.retentionExpiresAt));
+      retentionExpiresAtMs = wholeSecond(specDateMs(spec.retentionExpiresAt));
     else if (spec.purged === true)
       retentionExpiresAtMs = Math.min(wholeSecond(t0) - 1000, retentionExpiresAtMs);
     else if (r.chance(mix.noRetentionField)) retentionFieldPresent = false;

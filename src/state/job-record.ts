@@ -17,12 +17,8 @@ import {
   type RecordingMeta,
 } from './ledger.js';
 
-/** A `jobs` row as both drivers return it (PostgreSQL BIGINTs are parsed to numbers). */
-export interface JobRecord {
-  recording_id: string;
-  channel: string;
-  state: string;
-  reason: string | null;
+/** The columns of a recording's metadata (`RecordingMeta`), which discovery writes and refreshes. */
+interface RecordingColumns {
   contact_id: string | null;
   status: string;
   created_date: string;
@@ -35,6 +31,14 @@ export interface JobRecord {
   to_address: string | null;
   skill_id: string | null;
   agent_name: string | null;
+}
+
+/** A `jobs` row as both drivers return it (PostgreSQL BIGINTs are parsed to numbers). */
+export interface JobRecord extends RecordingColumns {
+  recording_id: string;
+  channel: string;
+  state: string;
+  reason: string | null;
   attempts: number;
   next_run_at: number;
   first_seen_at: number;
@@ -54,24 +58,12 @@ export interface JobRecord {
   updated_at: number;
 }
 
-/** The column values a discovered job inserts (or refreshes), in column order. */
-export interface DiscoveredRecord {
+/** The column values a discovered job inserts (or refreshes). */
+export interface DiscoveredRecord extends RecordingColumns {
   recording_id: string;
   channel: Channel;
   state: DiscoveredJob['state'];
   reason: string | null;
-  contact_id: string | null;
-  status: string;
-  created_date: string;
-  duration_seconds: number | null;
-  direction: string | null;
-  agent_id: string | null;
-  skill_name: string | null;
-  contact_ids: string | null;
-  from_address: string | null;
-  to_address: string | null;
-  skill_id: string | null;
-  agent_name: string | null;
   next_run_at: number;
   /** Wall clock: when this process first saw the row (kept on refresh). */
   first_seen_at: number;

@@ -134,6 +134,25 @@ export interface UpsertResult {
   updated: number;
 }
 
+/** How `Ledger.finish` ends a leased row. */
+export interface FinishOutcome {
+  state: FinalState;
+  reason?: string;
+  stored?: StoredObjectInfo;
+  errorCode?: string;
+  errorMessage?: string;
+}
+
+/** How `Ledger.defer` puts a leased row back, and when it is due again. */
+export interface Deferral {
+  state: 'pending' | 'waiting';
+  nextRunAt: number;
+  countAttempt: boolean;
+  errorCode?: string;
+  errorMessage?: string;
+  status?: string;
+}
+
 export interface LedgerCounts {
   /** Rows per state. */
   byState: Partial<Record<JobState, number>>;
@@ -185,33 +204,12 @@ export interface Ledger {
    * committed); any other outcome keeps it, so a staged upload the worker
    * did not discard shows up in `listAbandonedUploads`.
    */
-  finish(
-    key: JobKey,
-    owner: string,
-    outcome: {
-      state: FinalState;
-      reason?: string;
-      stored?: StoredObjectInfo;
-      errorCode?: string;
-      errorMessage?: string;
-    },
-  ): Promise<boolean>;
+  finish(key: JobKey, owner: string, outcome: FinishOutcome): Promise<boolean>;
   /**
    * Defers a row: back to `pending` (transient fault, attempts + 1) or
    * `waiting` (not Available yet), due at `nextRunAt`, lease released.
    */
-  defer(
-    key: JobKey,
-    owner: string,
-    next: {
-      state: 'pending' | 'waiting';
-      nextRunAt: number;
-      countAttempt: boolean;
-      errorCode?: string;
-      errorMessage?: string;
-      status?: string;
-    },
-  ): Promise<boolean>;
+  defer(key: JobKey, owner: string, next: Deferral): Promise<boolean>;
   /** Records (or clears, with null) the staged upload of a leased row, before its first byte. */
   setUpload(key: JobKey, owner: string, upload: { token: string; bytes: number } | null): Promise<boolean>;
 

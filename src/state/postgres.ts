@@ -25,14 +25,14 @@ import {
 import { isFinalState } from './ledger.js';
 import type {
   ClaimOptions,
+  Deferral,
   DiscoveredJob,
-  FinalState,
+  FinishOutcome,
   JobKey,
   JobRow,
   Ledger,
   LedgerCounts,
   ListFilter,
-  StoredObjectInfo,
   UpsertResult,
 } from './ledger.js';
 import { readMigrations } from './migration-files.js';
@@ -230,6 +230,20 @@ const claimSql = `
 
 const leaseHeld = `recording_id = $1 AND channel = $2 AND state = 'downloading' AND lease_owner = $3`;
 
+/**
+ * The SET clauses of a worker handing its lease back: the newest error is
+ * kept (none given leaves the last one recorded). The arguments are the
+ * placeholders of the error code, the error message and the wall clock.
+ */
+function releaseLease(code: string, message: string, wall: string): string {
+  return `lease_owner = NULL,
+         lease_expires_at = NULL,
+         last_error_code    = COALESCE(${code}, last_error_code),
+         last_error_message = COALESCE(${message}, last_error_message),
+         last_error_at      = CASE WHEN ${code}::text IS NULL THEN last_error_at ELSE ${wall} END,
+         updated_at = ${wall}`;
+}
+
 export class PostgresLedger implements Ledger {
   readonly location: string;
   readonly #pool: pg.Pool;
@@ -304,26 +318,35 @@ export class PostgresLedger implements Ledger {
     return rows.map(toJobRow);
   }
 
-  async renewLease(key: JobKey, owner: string, leaseMs: number, now: number): Promise<boolean> {
-    const { rowCount } = await this.#query(
-      'renewLease',
-      `UPDATE jobs SET lease_expires_at = $4, updated_at = $5 WHERE ${leaseHeld}`,
-      [key.recordingId, key.channel, owner, now + leaseMs, Date.now()],
-    );
+  /**
+   * One UPDATE of a row `owner` leases: `set` is its SET clauses, whose
+   * placeholders start at `$4` (`$1`–`$3` are the key and the owner).
+   * False when the lease was lost.
+   */
+  async #updateLeased(
+    what: string,
+    key: JobKey,
+    owner: string,
+    set: string,
+    values: readonly unknown[],
+  ): Promise<boolean> {
+    const { rowCount } = await this.#query(what, `UPDATE jobs SET ${set} WHERE ${leaseHeld}`, [
+      key.recordingId,
+      key.channel,
+      owner,
+      ...values,
+    ]);
     return rowCount === 1;
   }
 
-  async finish(
-    key: JobKey,
-    owner: string,
-    outcome: {
-      state: FinalState;
-      reason?: string;
-      stored?: StoredObjectInfo;
-      errorCode?: string;
-      errorMessage?: string;
-    },
-  ): Promise<boolean> {
+  async renewLease(key: JobKey, owner: string, leaseMs: number, now: number): Promise<boolean> {
+    return this.#updateLeased('renewLease', key, owner, 'lease_expires_at = $4, updated_at = $5', [
+      now + leaseMs,
+      Date.now(),
+    ]);
+  }
+
+  async finish(key: JobKey, owner: string, outcome: FinishOutcome): Promise<boolean> {
     if (!isFinalState(outcome.state)) {
       throw new CxrecError('ledger', `finish needs a final state, not ${String(outcome.state)}`);
     }
@@ -331,13 +354,8 @@ export class PostgresLedger implements Ledger {
     const e = errorColumns(outcome.errorCode, outcome.errorMessage);
     // A committed upload's token means nothing any more; any other outcome
     // keeps it so listAbandonedUploads can report what is left staged.
-    const { rowCount } = await this.#query(
-      'finish',
-      `UPDATE jobs SET
-         state = $4,
+    const set = `state = $4,
          reason = $5,
-         lease_owner = NULL,
-         lease_expires_at = NULL,
          stored_key = $6,
          stored_size_bytes = $7,
          stored_md5 = $8,
@@ -346,73 +364,39 @@ export class PostgresLedger implements Ledger {
          stored_at = $11,
          upload_token = CASE WHEN $4 = 'stored' THEN NULL ELSE upload_token END,
          upload_bytes = CASE WHEN $4 = 'stored' THEN NULL ELSE upload_bytes END,
-         last_error_code    = COALESCE($12, last_error_code),
-         last_error_message = COALESCE($13, last_error_message),
-         last_error_at      = CASE WHEN $12::text IS NULL THEN last_error_at ELSE $14 END,
-         updated_at = $14
-       WHERE ${leaseHeld}`,
-      [
-        key.recordingId,
-        key.channel,
-        owner,
-        outcome.state,
-        outcome.reason ?? null,
-        s?.key ?? null,
-        s?.sizeBytes ?? null,
-        s?.md5 ?? null,
-        s?.sha256 ?? null,
-        s?.contentType ?? null,
-        s?.storedAt ?? null,
-        e.error_code,
-        e.error_message,
-        Date.now(),
-      ],
-    );
-    return rowCount === 1;
+         ${releaseLease('$12', '$13', '$14')}`;
+    return this.#updateLeased('finish', key, owner, set, [
+      outcome.state,
+      outcome.reason ?? null,
+      s?.key ?? null,
+      s?.sizeBytes ?? null,
+      s?.md5 ?? null,
+      s?.sha256 ?? null,
+      s?.contentType ?? null,
+      s?.storedAt ?? null,
+      e.error_code,
+      e.error_message,
+      Date.now(),
+    ]);
   }
 
-  async defer(
-    key: JobKey,
-    owner: string,
-    next: {
-      state: 'pending' | 'waiting';
-      nextRunAt: number;
-      countAttempt: boolean;
-      errorCode?: string;
-      errorMessage?: string;
-      status?: string;
-    },
-  ): Promise<boolean> {
+  async defer(key: JobKey, owner: string, next: Deferral): Promise<boolean> {
     const e = errorColumns(next.errorCode, next.errorMessage);
     // The upload token stays: a parked upload is resumed by the next claim.
-    const { rowCount } = await this.#query(
-      'defer',
-      `UPDATE jobs SET
-         state = $4,
+    const set = `state = $4,
          next_run_at = $5,
          attempts = attempts + $6,
          status = COALESCE($7, status),
-         lease_owner = NULL,
-         lease_expires_at = NULL,
-         last_error_code    = COALESCE($8, last_error_code),
-         last_error_message = COALESCE($9, last_error_message),
-         last_error_at      = CASE WHEN $8::text IS NULL THEN last_error_at ELSE $10 END,
-         updated_at = $10
-       WHERE ${leaseHeld}`,
-      [
-        key.recordingId,
-        key.channel,
-        owner,
-        next.state,
-        next.nextRunAt,
-        next.countAttempt ? 1 : 0,
-        next.status ?? null,
-        e.error_code,
-        e.error_message,
-        Date.now(),
-      ],
-    );
-    return rowCount === 1;
+         ${releaseLease('$8', '$9', '$10')}`;
+    return this.#updateLeased('defer', key, owner, set, [
+      next.state,
+      next.nextRunAt,
+      next.countAttempt ? 1 : 0,
+      next.status ?? null,
+      e.error_code,
+      e.error_message,
+      Date.now(),
+    ]);
   }
 
   async setUpload(
@@ -420,12 +404,13 @@ export class PostgresLedger implements Ledger {
     owner: string,
     upload: { token: string; bytes: number } | null,
   ): Promise<boolean> {
-    const { rowCount } = await this.#query(
+    return this.#updateLeased(
       'setUpload',
-      `UPDATE jobs SET upload_token = $4, upload_bytes = $5, updated_at = $6 WHERE ${leaseHeld}`,
-      [key.recordingId, key.channel, owner, upload?.token ?? null, upload?.bytes ?? null, Date.now()],
+      key,
+      owner,
+      'upload_token = $4, upload_bytes = $5, updated_at = $6',
+      [upload?.token ?? null, upload?.bytes ?? null, Date.now()],
     );
-    return rowCount === 1;
   }
 
   async markAvailable(recordingIds: readonly string[], now: number): Promise<number> {

@@ -34,14 +34,14 @@ import {
 import { isFinalState } from './ledger.js';
 import type {
   ClaimOptions,
+  Deferral,
   DiscoveredJob,
-  FinalState,
+  FinishOutcome,
   JobKey,
   JobRow,
   Ledger,
   LedgerCounts,
   ListFilter,
-  StoredObjectInfo,
   UpsertResult,
 } from './ledger.js';
 import { readMigrations } from './migration-files.js';
@@ -52,6 +52,21 @@ const busyTimeoutMs = 10_000;
 const storedPageSize = 1000;
 
 type Db = Database.Database;
+
+/** The row is leased by `@owner`: every write of a worker names its owner. */
+const leaseHeld = `recording_id = @recording_id AND channel = @channel
+               AND state = 'downloading' AND lease_owner = @owner`;
+
+/**
+ * The SET clauses of a worker handing its lease back: the newest error is
+ * kept (none given leaves the last one recorded).
+ */
+const releaseLease = `lease_owner = NULL,
+               lease_expires_at = NULL,
+               last_error_code    = COALESCE(@error_code, last_error_code),
+               last_error_message = COALESCE(@error_message, last_error_message),
+               last_error_at      = CASE WHEN @error_code IS NULL THEN last_error_at ELSE @wall END,
+               updated_at = @wall`;
 
 /** Opens (creating if missing) the ledger file at `path`, or `:memory:`, and brings its schema up to date. */
 export async function openSqliteLedger(path: string): Promise<SqliteLedger> {
@@ -280,6 +295,22 @@ export class SqliteLedger implements Ledger {
       );
     }
   }
+  /** Runs one write statement; how many rows it changed. */
+  #changes(what: string, sql: string, params: Record<string, unknown>): number {
+    return this.#sync(what, () => this.#db.prepare(sql).run(params).changes);
+  }
+
+  /** One UPDATE of a row `owner` leases (`set` is its SET clauses); false when the lease was lost. */
+  #updateLeased(
+    what: string,
+    key: JobKey,
+    owner: string,
+    set: string,
+    params: Record<string, unknown>,
+  ): boolean {
+    const sql = `UPDATE jobs SET ${set} WHERE ${leaseHeld}`;
+    return this.#changes(what, sql, { ...keyParams(key), owner, ...params }) === 1;
+  }
 
   async upsertDiscovered(jobs: readonly DiscoveredJob[]): Promise<UpsertResult> {
     const wall = Date.now();
@@ -318,38 +349,31 @@ export class SqliteLedger implements Ledger {
   }
 
   async renewLease(key: JobKey, owner: string, leaseMs: number, now: number): Promise<boolean> {
-    const changes = this.#sync(
-      'renewLease',
-      () =>
-        this.#db
-          .prepare(
-            `UPDATE jobs SET lease_expires_at = @expires, updated_at = @wall
-             WHERE recording_id = @recording_id AND channel = @channel
-               AND state = 'downloading' AND lease_owner = @owner`,
-          )
-          .run({ ...keyParams(key), owner, expires: now + leaseMs, wall: Date.now() }).changes,
-    );
-    return changes === 1;
+    return this.#updateLeased('renewLease', key, owner, 'lease_expires_at = @expires, updated_at = @wall', {
+      expires: now + leaseMs,
+      wall: Date.now(),
+    });
   }
 
-  async finish(
-    key: JobKey,
-    owner: string,
-    outcome: {
-      state: FinalState;
-      reason?: string;
-      stored?: StoredObjectInfo;
-      errorCode?: string;
-      errorMessage?: string;
-    },
-  ): Promise<boolean> {
+  async finish(key: JobKey, owner: string, outcome: FinishOutcome): Promise<boolean> {
     if (!isFinalState(outcome.state)) {
       throw new CxrecError('ledger', `finish needs a final state, not ${String(outcome.state)}`);
     }
     const s = outcome.stored;
-    const params = {
-      ...keyParams(key),
-      owner,
+    // A committed upload's token means nothing any more; any other outcome
+    // keeps it so listAbandonedUploads can report what is left staged.
+    const set = `state = @state,
+               reason = @reason,
+               stored_key = @stored_key,
+               stored_size_bytes = @stored_size_bytes,
+               stored_md5 = @stored_md5,
+               stored_sha256 = @stored_sha256,
+               stored_content_type = @stored_content_type,
+               stored_at = @stored_at,
+               upload_token = CASE WHEN @state = 'stored' THEN NULL ELSE upload_token END,
+               upload_bytes = CASE WHEN @state = 'stored' THEN NULL ELSE upload_bytes END,
+               ${releaseLease}`;
+    return this.#updateLeased('finish', key, owner, set, {
       state: outcome.state,
       reason: outcome.reason ?? null,
       ...errorColumns(outcome.errorCode, outcome.errorMessage),
@@ -360,84 +384,24 @@ export class SqliteLedger implements Ledger {
       stored_content_type: s?.contentType ?? null,
       stored_at: s?.storedAt ?? null,
       wall: Date.now(),
-    };
-    // A committed upload's token means nothing any more; any other outcome
-    // keeps it so listAbandonedUploads can report what is left staged.
-    const changes = this.#sync(
-      'finish',
-      () =>
-        this.#db
-          .prepare(
-            `UPDATE jobs SET
-               state = @state,
-               reason = @reason,
-               lease_owner = NULL,
-               lease_expires_at = NULL,
-               stored_key = @stored_key,
-               stored_size_bytes = @stored_size_bytes,
-               stored_md5 = @stored_md5,
-               stored_sha256 = @stored_sha256,
-               stored_content_type = @stored_content_type,
-               stored_at = @stored_at,
-               upload_token = CASE WHEN @state = 'stored' THEN NULL ELSE upload_token END,
-               upload_bytes = CASE WHEN @state = 'stored' THEN NULL ELSE upload_bytes END,
-               last_error_code    = COALESCE(@error_code, last_error_code),
-               last_error_message = COALESCE(@error_message, last_error_message),
-               last_error_at      = CASE WHEN @error_code IS NULL THEN last_error_at ELSE @wall END,
-               updated_at = @wall
-             WHERE recording_id = @recording_id AND channel = @channel
-               AND state = 'downloading' AND lease_owner = @owner`,
-          )
-          .run(params).changes,
-    );
-    return changes === 1;
+    });
   }
 
-  async defer(
-    key: JobKey,
-    owner: string,
-    next: {
-      state: 'pending' | 'waiting';
-      nextRunAt: number;
-      countAttempt: boolean;
-      errorCode?: string;
-      errorMessage?: string;
-      status?: string;
-    },
-  ): Promise<boolean> {
-    const params = {
-      ...keyParams(key),
-      owner,
+  async defer(key: JobKey, owner: string, next: Deferral): Promise<boolean> {
+    // The upload token stays: a parked upload is resumed by the next claim.
+    const set = `state = @state,
+               next_run_at = @next_run_at,
+               attempts = attempts + @add_attempts,
+               status = COALESCE(@status, status),
+               ${releaseLease}`;
+    return this.#updateLeased('defer', key, owner, set, {
       state: next.state,
       next_run_at: next.nextRunAt,
       add_attempts: next.countAttempt ? 1 : 0,
       status: next.status ?? null,
       ...errorColumns(next.errorCode, next.errorMessage),
       wall: Date.now(),
-    };
-    // The upload token stays: a parked upload is resumed by the next claim.
-    const changes = this.#sync(
-      'defer',
-      () =>
-        this.#db
-          .prepare(
-            `UPDATE jobs SET
-               state = @state,
-               next_run_at = @next_run_at,
-               attempts = attempts + @add_attempts,
-               status = COALESCE(@status, status),
-               lease_owner = NULL,
-               lease_expires_at = NULL,
-               last_error_code    = COALESCE(@error_code, last_error_code),
-               last_error_message = COALESCE(@error_message, last_error_message),
-               last_error_at      = CASE WHEN @error_code IS NULL THEN last_error_at ELSE @wall END,
-               updated_at = @wall
-             WHERE recording_id = @recording_id AND channel = @channel
-               AND state = 'downloading' AND lease_owner = @owner`,
-          )
-          .run(params).changes,
-    );
-    return changes === 1;
+    });
   }
 
   async setUpload(
@@ -445,37 +409,26 @@ export class SqliteLedger implements Ledger {
     owner: string,
     upload: { token: string; bytes: number } | null,
   ): Promise<boolean> {
-    const changes = this.#sync(
+    return this.#updateLeased(
       'setUpload',
-      () =>
-        this.#db
-          .prepare(
-            `UPDATE jobs SET upload_token = @token, upload_bytes = @bytes, updated_at = @wall
-             WHERE recording_id = @recording_id AND channel = @channel
-               AND state = 'downloading' AND lease_owner = @owner`,
-          )
-          .run({
-            ...keyParams(key),
-            owner,
-            token: upload?.token ?? null,
-            bytes: upload?.bytes ?? null,
-            wall: Date.now(),
-          }).changes,
+      key,
+      owner,
+      'upload_token = @token, upload_bytes = @bytes, updated_at = @wall',
+      {
+        token: upload?.token ?? null,
+        bytes: upload?.bytes ?? null,
+        wall: Date.now(),
+      },
     );
-    return changes === 1;
   }
 
   async markAvailable(recordingIds: readonly string[], now: number): Promise<number> {
     if (recordingIds.length === 0) return 0;
-    const changes = this.#sync(
+    const changes = this.#changes(
       'markAvailable',
-      () =>
-        this.#db
-          .prepare(
-            `UPDATE jobs SET state = 'pending', status = 'Available', next_run_at = @now, updated_at = @wall
+      `UPDATE jobs SET state = 'pending', status = 'Available', next_run_at = @now, updated_at = @wall
              WHERE state = 'waiting' AND recording_id IN (SELECT value FROM json_each(@ids))`,
-          )
-          .run({ ids: JSON.stringify(recordingIds), now, wall: Date.now() }).changes,
+      { ids: JSON.stringify(recordingIds), now, wall: Date.now() },
     );
     return changes;
   }
@@ -565,17 +518,13 @@ export class SqliteLedger implements Ledger {
   }
 
   async clearAbandonedUpload(key: JobKey, token: string, now: number): Promise<boolean> {
-    const changes = this.#sync(
+    const changes = this.#changes(
       'clearAbandonedUpload',
-      () =>
-        this.#db
-          .prepare(
-            `UPDATE jobs SET upload_token = NULL, upload_bytes = NULL, updated_at = @wall
+      `UPDATE jobs SET upload_token = NULL, upload_bytes = NULL, updated_at = @wall
              WHERE recording_id = @recording_id AND channel = @channel
                AND upload_token = @token
                AND (lease_owner IS NULL OR lease_expires_at <= @now)`,
-          )
-          .run({ ...keyParams(key), token, now, wall: Date.now() }).changes,
+      { ...keyParams(key), token, now, wall: Date.now() },
     );
     return changes === 1;
   }
@@ -617,17 +566,13 @@ export class SqliteLedger implements Ledger {
   async acquireLease(name: string, owner: string, leaseMs: number, now: number): Promise<boolean> {
     // One UPSERT: insert a free name, or take over / renew only when the
     // WHERE allows; `changes` is 0 when another owner's live lease stands.
-    const changes = this.#sync(
+    const changes = this.#changes(
       'acquireLease',
-      () =>
-        this.#db
-          .prepare(
-            `INSERT INTO leases (name, owner, expires_at, updated_at) VALUES (@name, @owner, @expires, @wall)
+      `INSERT INTO leases (name, owner, expires_at, updated_at) VALUES (@name, @owner, @expires, @wall)
              ON CONFLICT (name) DO UPDATE SET
                owner = excluded.owner, expires_at = excluded.expires_at, updated_at = excluded.updated_at
              WHERE leases.owner = excluded.owner OR leases.expires_at <= @now`,
-          )
-          .run({ name, owner, expires: now + leaseMs, now, wall: Date.now() }).changes,
+      { name, owner, expires: now + leaseMs, now, wall: Date.now() },
     );
     return changes === 1;
   }

@@ -42,6 +42,11 @@ export function writeAnswer(res: ServerResponse, answer: PlatformAnswer): void {
   res.end(answer.status === 204 ? undefined : payload);
 }
 
+/** A request the simulator failed on (a bug): 500, with the error, so the test that met it says why. */
+export function answerBug(res: ServerResponse, err: unknown): void {
+  writeAnswer(res, json(500, { error: 'simulator_bug', message: String(err) }));
+}
+
 export function firstHeader(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }

@@ -6,14 +6,14 @@
  * Budgets count each request on arrival once accepted (contract §5): a
  * refused 429 does not count, and a 429 carries no `Retry-After`.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 
-import { BodyTooLarge, readBody } from '../http-io.js';
-import { firstHeader, json, serialize, writeAnswer, type PlatformAnswer } from './answer.js';
+import { answerBug, firstHeader, json, serialize, writeAnswer, type PlatformAnswer } from './answer.js';
 import { completedContacts, hierarchy, parseVersion } from './completed-contacts.js';
 import type { PlatformContext } from './context.js';
 import { playback } from './playback.js';
 import type { BudgetName, PlatformRoute } from './stats.js';
+import { createHostServer, readBodyOrRefuse, splitTarget } from '../host-server.js';
 
 type ApiRoute =
   | { route: 'completed-contacts'; version: string | undefined }
@@ -46,32 +46,18 @@ const routeTemplates: Record<PlatformRoute, string> = {
 };
 
 export function createApiServer(ctx: PlatformContext): Server {
-  const server = createServer((req, res) => {
-    handle(ctx, req, res).catch((err: unknown) => {
-      if (!res.headersSent) writeAnswer(res, json(500, { error: 'simulator_bug', message: String(err) }));
-      else res.destroy();
-    });
-  });
-  server.keepAliveTimeout = 5_000;
-  return server;
+  return createHostServer((req, res) => handle(ctx, req, res), answerBug);
 }
 
 async function handle(ctx: PlatformContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const target = req.url ?? '/';
-  const q = target.indexOf('?');
-  const path = q < 0 ? target : target.slice(0, q);
-  const query = new URLSearchParams(q < 0 ? '' : target.slice(q + 1));
+  const { path, query } = splitTarget(req);
   if (path === '/__stats' && req.method === 'GET') return writeAnswer(res, json(200, ctx.snapshot()));
   if (path === '/__truth' && req.method === 'GET')
     return writeAnswer(res, json(200, await ctx.tenant.truth(Date.now())));
 
   const r = classify(req.method ?? 'GET', path);
-  try {
-    await readBody(req);
-  } catch (err) {
-    if (!(err instanceof BodyTooLarge)) throw err;
+  if ((await readBodyOrRefuse(req, res)) === undefined) {
     ctx.stats.call(r.route, '413');
-    res.setHeader('Connection', 'close');
     return writeAnswer(res, json(413, { message: 'Request body too large' }));
   }
   const budget: BudgetName = r.route === 'playback' ? 'playback' : 'other';

@@ -4,40 +4,26 @@
  * authentication by HTTP Basic or in the body) and the tenant discovery
  * document. Nothing here counts against a budget.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 
-import { BodyTooLarge, readBody } from '../http-io.js';
-import { firstHeader, json, writeAnswer, type PlatformAnswer } from './answer.js';
+import { answerBug, firstHeader, json, writeAnswer, type PlatformAnswer } from './answer.js';
 import type { PlatformContext } from './context.js';
 import type { PlatformRoute } from './stats.js';
+import { createHostServer, readBodyOrRefuse, splitTarget } from '../host-server.js';
 
 export const tenantArea = 'na1';
 
 export function createIssuerServer(ctx: PlatformContext): Server {
-  const server = createServer((req, res) => {
-    handle(ctx, req, res).catch((err: unknown) => {
-      if (!res.headersSent) writeAnswer(res, json(500, { error: 'simulator_bug', message: String(err) }));
-      else res.destroy();
-    });
-  });
-  server.keepAliveTimeout = 5_000;
-  return server;
+  return createHostServer((req, res) => handle(ctx, req, res), answerBug);
 }
 
 async function handle(ctx: PlatformContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const target = req.url ?? '/';
-  const q = target.indexOf('?');
-  const path = q < 0 ? target : target.slice(0, q);
-  const query = new URLSearchParams(q < 0 ? '' : target.slice(q + 1));
+  const { path, query } = splitTarget(req);
   let route: PlatformRoute = 'other';
   let answer: PlatformAnswer;
-  let body: Buffer;
-  try {
-    body = await readBody(req);
-  } catch (err) {
-    if (!(err instanceof BodyTooLarge)) throw err;
+  const body = await readBodyOrRefuse(req, res);
+  if (body === undefined) {
     ctx.stats.call('other', '413');
-    res.setHeader('Connection', 'close');
     return writeAnswer(res, json(413, { error: 'invalid_request' }));
   }
   if (path === '/.well-known/openid-configuration' && req.method === 'GET') {

@@ -6,49 +6,24 @@
  * `audio/wav`) with the break-off and stall faults. It counts against no
  * budget.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 
-import { writeXmlError } from '../http-io.js';
+import { mediaRefusal, refusedAnyUrl } from '../media-refusal.js';
 import { serveMediaObject } from '../media-serve.js';
-import { json, writeAnswer } from './answer.js';
+import { answerBug } from './answer.js';
 import type { PlatformContext } from './context.js';
+import { createHostServer, splitTarget } from '../host-server.js';
 
 export function createMediaServer(ctx: PlatformContext): Server {
-  const server = createServer((req, res) => {
-    handle(ctx, req, res).catch((err: unknown) => {
-      if (!res.headersSent) writeAnswer(res, json(500, { error: 'simulator_bug', message: String(err) }));
-      else res.destroy();
-    });
-  });
-  // Media transfers to a slow client must not be timed out by the server.
-  server.requestTimeout = 0;
-  server.keepAliveTimeout = 5_000;
-  return server;
+  return createHostServer((req, res) => handle(ctx, req, res), answerBug, { longTransfers: true });
 }
 
 async function handle(ctx: PlatformContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const { stats, faults, tenant } = ctx;
-  const target = req.url ?? '/';
-  const q = target.indexOf('?');
-  const path = q < 0 ? target : target.slice(0, q);
-  const query = new URLSearchParams(q < 0 ? '' : target.slice(q + 1));
+  const { path, query } = splitTarget(req);
   const nowMs = Date.now();
-  const fail = (status: number, code: string, message: string, headers: Record<string, string> = {}) => {
-    stats.call('media', `${status}`);
-    writeXmlError(res, status, code, message, headers);
-  };
-  if (req.method !== 'GET' && req.method !== 'HEAD') {
-    fail(405, 'MethodNotAllowed', 'The specified method is not allowed against this resource.', {
-      Allow: 'GET, HEAD',
-    });
-    return;
-  }
-  if (faults.roll('serverError')) {
-    if (faults.int(0, 1) === 0)
-      fail(500, 'InternalError', 'We encountered an internal error. Please try again.');
-    else fail(503, 'SlowDown', 'Please reduce your request rate.');
-    return;
-  }
+  const fail = mediaRefusal(res, (outcome) => stats.call('media', outcome));
+  if (refusedAnyUrl(req, faults, fail)) return;
   if (!path.startsWith('/media/')) {
     fail(404, 'NoSuchKey', 'The specified key does not exist.');
     return;

@@ -10,7 +10,7 @@
  * (`contactStartDate`, `lastUpdateTime`, a token's `exp`, a URL's
  * `Expires`) are wall-clock, and budget windows are real seconds.
  */
-import type { FaultsOption, Range } from '../options.js';
+import type { Range, TenantOptions } from '../options.js';
 
 /** An access key of an API user: what `CXONE_ACCESS_KEY_ID`/`SECRET` hold. */
 export interface AccessKeySpec {
@@ -140,19 +140,9 @@ export interface PlatformListingInserts {
   max: number;
 }
 
-export interface PlatformSimulatorOptions {
+export interface PlatformSimulatorOptions extends TenantOptions {
   /** Issuer port; the API host listens on `port + 1` and the media host on `port + 2`. 0: three free ports. @default 0 */
   port?: number;
-  /** @default '127.0.0.1' */
-  host?: string;
-  /** @default 1 */
-  seed?: number;
-  /** Phone calls generated (besides non-voice contacts, the pre-2018 call, purged calls and `extraCalls`). @default 100 */
-  recordings?: number;
-  /** Start of the window generated calls start in. @default 24 h before start */
-  createdFrom?: Date | string;
-  /** End (exclusive) of that window; no generated call ends after the start. @default the start */
-  createdTo?: Date | string;
   /** Exact calls to hold as well. @default [] */
   extraCalls?: readonly CallSpec[];
   /** Most legs a generated transferred call has. @default 4 */
@@ -161,14 +151,8 @@ export interface PlatformSimulatorOptions {
   accessKeys?: readonly AccessKeySpec[];
   /** @default [{ id: 'cxrec-platform-app', secret: 'app-secret-0123456789' }] */
   applications?: readonly ApplicationSpec[];
-  /** Divides every platform duration (token TTL, URL TTL, processing, late indexing). @default 1 */
-  timeScale?: number;
-  /** Access token lifetime (`expires_in`, platform ms). @default 3_600_000 */
-  tokenTtlMs?: number;
   /** Refresh token lifetime (platform ms). @default 43_200_000 */
   refreshTokenTtlMs?: number;
-  /** Presigned `fileToPlayUrl` lifetime (platform ms; NICE publishes none). @default 900_000 */
-  presignedUrlTtlMs?: number;
   /** Media playback budget; `false` disables it. @default { requests: 150, windowSeconds: 300 } */
   playbackLimit?: BudgetOptions | false;
   /** Budget of every other API-host request; `false` disables it. @default { requests: 50, windowSeconds: 60 } */
@@ -181,8 +165,6 @@ export interface PlatformSimulatorOptions {
   shortPages?: number;
   /** @default { probability: 0.1, max: 10 } */
   listingInserts?: PlatformListingInserts | false;
-  /** Media older than this is purged (and calls this old settle `purged`). @default 90 */
-  retentionDays?: number;
   /** Real ms a stalled media transfer holds the connection before dropping it. @default 45_000 */
   stallMs?: number;
   /** @default {} */
@@ -191,6 +173,4 @@ export interface PlatformSimulatorOptions {
   lifecycle?: PlatformLifecycleOptions;
   /** @default {} */
   media?: PlatformMediaOptions;
-  /** @default 'none' */
-  faults?: FaultsOption;
 }

@@ -2,8 +2,8 @@
  * `PlatformSimulatorOptions` with every default filled in, validated once,
  * and platform durations turned into real milliseconds.
  */
-import type { FaultsOption } from '../options.js';
-import type { RealRange } from '../resolved-options.js';
+import { byteBounds, fraction, nonNegative, resolveTenantOptions, timeScaleOf } from '../tenant-options.js';
+import type { RealRange, ResolvedTenantOptions } from '../tenant-options.js';
 import type {
   AccessKeySpec,
   ApplicationSpec,
@@ -33,54 +33,25 @@ export const defaultAccessKeys: readonly AccessKeySpec[] = [
 
 type Filled<T> = { readonly [K in keyof T]-?: Exclude<T[K], undefined> };
 
-export interface PlatformResolvedOptions {
+export interface PlatformResolvedOptions extends ResolvedTenantOptions {
   readonly port: number;
-  readonly host: string;
-  readonly seed: number;
-  readonly recordings: number;
-  readonly createdFromMs: number;
-  readonly createdToMs: number;
   readonly extraCalls: readonly CallSpec[];
   readonly maxLegs: number;
   readonly accessKeys: readonly AccessKeySpec[];
   readonly applications: readonly ApplicationSpec[];
-  readonly timeScale: number;
-  readonly tokenTtlRealMs: number;
   readonly refreshTokenTtlRealMs: number;
-  readonly presignedUrlTtlRealMs: number;
   readonly playbackLimit: BudgetOptions | false;
   readonly rateLimit: BudgetOptions | false;
   readonly stringValues: boolean;
   readonly globalDomain: boolean;
   readonly shortPages: number;
   readonly listingInserts: PlatformListingInserts | false;
-  readonly retentionDays: number;
   readonly stallRealMs: number;
   readonly mix: Filled<PlatformMix>;
   readonly processingRealMs: RealRange;
   readonly lateIndexRealMs: RealRange;
   readonly minBytes: number;
   readonly maxBytes: number;
-  readonly faults: FaultsOption;
-  readonly startMs: number;
-}
-
-function toMs(value: Date | string, name: string): number {
-  const ms = value instanceof Date ? value.getTime() : Date.parse(value);
-  if (!Number.isFinite(ms)) throw new RangeError(`simulator option ${name} is not a date`);
-  return ms;
-}
-
-function fraction(value: number | undefined, fallback: number, name: string): number {
-  const v = value ?? fallback;
-  if (!(v >= 0 && v <= 1)) throw new RangeError(`simulator option ${name} must be within 0..1`);
-  return v;
-}
-
-function nonNegative(value: number | undefined, fallback: number, name: string): number {
-  const v = value ?? fallback;
-  if (!(Number.isFinite(v) && v >= 0)) throw new RangeError(`simulator option ${name} must be a number ≥ 0`);
-  return v;
 }
 
 function budget(value: BudgetOptions | false | undefined, fallback: BudgetOptions, name: string) {
@@ -94,30 +65,13 @@ export function resolvePlatformOptions(
   options: PlatformSimulatorOptions,
   startMs = Date.now(),
 ): PlatformResolvedOptions {
-  const timeScale = options.timeScale ?? 1;
-  if (!(Number.isFinite(timeScale) && timeScale > 0))
-    throw new RangeError('simulator option timeScale must be > 0');
-  const real = (ms: number): number => ms / timeScale;
-  const range = (value: readonly [number, number] | undefined, fallback: [number, number], name: string) => {
-    const [min, max] = value ?? fallback;
-    if (!(min >= 0 && max >= min))
-      throw new RangeError(`simulator option ${name} must be [min, max] with 0 ≤ min ≤ max`);
-    return [real(min), real(max)] as const;
-  };
-  const createdToMs = options.createdTo === undefined ? startMs : toMs(options.createdTo, 'createdTo');
-  const createdFromMs =
-    options.createdFrom === undefined ? createdToMs - 86_400_000 : toMs(options.createdFrom, 'createdFrom');
-  if (createdFromMs >= createdToMs)
-    throw new RangeError('simulator option createdFrom must be before createdTo');
-  const recordings = options.recordings ?? 100;
-  if (!(Number.isInteger(recordings) && recordings >= 0))
-    throw new RangeError('simulator option recordings must be an integer ≥ 0');
+  const scale = timeScaleOf(options);
+  const { real, range } = scale;
+  const tenant = resolveTenantOptions(options, scale, startMs);
   const maxLegs = options.maxLegs ?? 4;
   if (!(Number.isInteger(maxLegs) && maxLegs >= 1))
     throw new RangeError('simulator option maxLegs must be ≥ 1');
-  const minBytes = nonNegative(options.media?.minBytes, 32 * 1024, 'media.minBytes');
-  const maxBytes = nonNegative(options.media?.maxBytes, 512 * 1024, 'media.maxBytes');
-  if (maxBytes < minBytes) throw new RangeError('simulator option media.maxBytes must be ≥ media.minBytes');
+  const { minBytes, maxBytes } = byteBounds(options.media, 512 * 1024);
   const accessKeys = options.accessKeys ?? defaultAccessKeys;
   const applications = options.applications ?? [defaultApplication];
   if (accessKeys.length === 0 || applications.length === 0)
@@ -127,27 +81,19 @@ export function resolvePlatformOptions(
   if (!(Number.isInteger(before2018Calls) && before2018Calls >= 0))
     throw new RangeError('simulator option mix.before2018Calls must be an integer ≥ 0');
   return {
+    ...tenant,
     port: options.port ?? 0,
-    host: options.host ?? '127.0.0.1',
-    seed: options.seed ?? 1,
-    recordings,
-    createdFromMs,
-    createdToMs,
     extraCalls: options.extraCalls ?? [],
     maxLegs,
     accessKeys,
     applications,
-    timeScale,
-    tokenTtlRealMs: real(nonNegative(options.tokenTtlMs, 3_600_000, 'tokenTtlMs')),
     refreshTokenTtlRealMs: real(nonNegative(options.refreshTokenTtlMs, 43_200_000, 'refreshTokenTtlMs')),
-    presignedUrlTtlRealMs: real(nonNegative(options.presignedUrlTtlMs, 900_000, 'presignedUrlTtlMs')),
     playbackLimit: budget(options.playbackLimit, { requests: 150, windowSeconds: 300 }, 'playbackLimit'),
     rateLimit: budget(options.rateLimit, { requests: 50, windowSeconds: 60 }, 'rateLimit'),
     stringValues: options.stringValues ?? false,
     globalDomain: options.globalDomain ?? false,
     shortPages: fraction(options.shortPages, 0.1, 'shortPages'),
     listingInserts: options.listingInserts ?? { probability: 0.1, max: 10 },
-    retentionDays: nonNegative(options.retentionDays, 90, 'retentionDays'),
     stallRealMs: nonNegative(options.stallMs, 45_000, 'stallMs'),
     mix: {
       stillProcessing: fraction(mix.stillProcessing, 0.1, 'mix.stillProcessing'),
@@ -167,7 +113,5 @@ export function resolvePlatformOptions(
     lateIndexRealMs: range(options.lifecycle?.lateIndexMs, [60_000, 600_000], 'lifecycle.lateIndexMs'),
     minBytes,
     maxBytes,
-    faults: options.faults ?? 'none',
-    startMs,
   };
 }

@@ -5,7 +5,7 @@
  */
 import type { FaultKind } from '../faults.js';
 import { WindowPeak } from '../rate-limit.js';
-import type { CallOutcome } from '../stats.js';
+import { CallLog, type CallCounts, type CallOutcome } from '../call-counts.js';
 import type { BudgetOptions } from './options.js';
 
 export type PlatformRoute =
@@ -49,7 +49,7 @@ export interface BudgetStats {
 export interface PlatformSimulatorStats {
   startedAt: string;
   since: string;
-  calls: Record<PlatformRoute, { total: number; byStatus: Partial<Record<CallOutcome, number>> }>;
+  calls: CallCounts<PlatformRoute>;
   budgets: Record<BudgetName, BudgetStats>;
   faults: Record<FaultKind, number>;
   tokens: { issued: number; refreshed: number; revoked: number; rejected: number };
@@ -105,9 +105,7 @@ class BudgetCounter {
 }
 
 export class PlatformStatsRecorder {
-  private readonly startedMs = Date.now();
-  private sinceMs = this.startedMs;
-  private calls = PlatformStatsRecorder.emptyCalls();
+  private readonly calls = new CallLog(routes);
   readonly budgets: Record<BudgetName, BudgetCounter>;
   found = 0;
   mediaUrlsIssued = 0;
@@ -125,16 +123,8 @@ export class PlatformStatsRecorder {
     };
   }
 
-  private static emptyCalls(): PlatformSimulatorStats['calls'] {
-    return Object.fromEntries(
-      routes.map((r) => [r, { total: 0, byStatus: {} }]),
-    ) as PlatformSimulatorStats['calls'];
-  }
-
   call(route: PlatformRoute, outcome: CallOutcome): void {
-    const entry = this.calls[route];
-    entry.total++;
-    entry.byStatus[outcome] = (entry.byStatus[outcome] ?? 0) + 1;
+    this.calls.count(route, outcome);
   }
 
   /** A new window length for one budget (its limit changed): its peaks start over. */
@@ -169,8 +159,7 @@ export class PlatformStatsRecorder {
   }
 
   reset(): void {
-    this.sinceMs = Date.now();
-    this.calls = PlatformStatsRecorder.emptyCalls();
+    this.calls.reset();
     for (const name of ['playback', 'other'] as const)
       this.budgets[name] = new BudgetCounter(this.budgets[name].windowSeconds);
     this.found = 0;
@@ -188,9 +177,7 @@ export class PlatformStatsRecorder {
   }): PlatformSimulatorStats {
     const objects = [...this.media.values()].map((o) => ({ ...o }));
     return {
-      startedAt: new Date(this.startedMs).toISOString(),
-      since: new Date(this.sinceMs).toISOString(),
-      calls: structuredClone(this.calls),
+      ...this.calls.snapshot(),
       budgets: {
         playback: this.budgets.playback.snapshot(extra.limits.playback),
         other: this.budgets.other.snapshot(extra.limits.other),

@@ -8,8 +8,10 @@
  */
 import { createMediaObject, objectHashes, etagFor, type MediaObject } from '../media.js';
 import { SeededRandom } from '../seeded-random.js';
+import { assignTraits } from '../trait-plan.js';
 import { nonVoiceMediaTypes, type CallSpec, type PlatformContentType } from './options.js';
 import type { PlatformResolvedOptions } from './resolved-options.js';
+import { iso, specDateMs, wholeSecond } from '../wire-time.js';
 
 export type PlatformTrait =
   | 'still-processing'
@@ -131,20 +133,6 @@ const skills: readonly [number, string][] = [
   [4100214, 'Retention'],
 ];
 const unrecordedSkill: [number, string] = [4100299, 'IVR Unrecorded'];
-
-function iso(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
-function wholeSecond(ms: number): number {
-  return Math.floor(ms / 1000) * 1000;
-}
-
-function toMs(value: Date | string): number {
-  const ms = value instanceof Date ? value.getTime() : Date.parse(value);
-  if (!Number.isFinite(ms)) throw new RangeError(`not a date: ${String(value)}`);
-  return ms;
-}
 
 /** A call before ids are given: everything but the ACD ids. */
 interface CallDraft {
@@ -308,26 +296,20 @@ export class PlatformTenant {
   private generate(): CallDraft[] {
     const { recordings: n, mix, startMs: t0 } = this.options;
     const r = this.random;
-    const order = Array.from({ length: n }, (_, i) => i);
-    for (let i = n - 1; i > 0; i--) {
-      const j = r.int(0, i);
-      [order[i], order[j]] = [order[j] ?? 0, order[i] ?? 0];
-    }
-    const traitOf = new Map<number, PlatformTrait>();
-    const plan: [PlatformTrait, number][] = [
-      ['still-processing', mix.stillProcessing],
-      ['late-indexed', mix.lateIndexed],
-      ['abandoned', mix.abandoned],
-      ['unrecorded', mix.unrecorded],
-      ['purged', mix.purged],
-      ['two-interactions', mix.twoInteractions],
-      ['tiny-media', mix.tinyMedia],
-      ['transferred', mix.transferred],
-    ];
-    let next = 0;
-    for (const [trait, share] of plan) {
-      for (let k = Math.round(n * share); k > 0 && next < n; k--) traitOf.set(order[next++] ?? 0, trait);
-    }
+    const traitOf = assignTraits<PlatformTrait>(
+      n,
+      [
+        ['still-processing', mix.stillProcessing],
+        ['late-indexed', mix.lateIndexed],
+        ['abandoned', mix.abandoned],
+        ['unrecorded', mix.unrecorded],
+        ['purged', mix.purged],
+        ['two-interactions', mix.twoInteractions],
+        ['tiny-media', mix.tinyMedia],
+        ['transferred', mix.transferred],
+      ],
+      r,
+    );
     const drafts: CallDraft[] = [];
     for (let i = 0; i < n; i++) {
       const trait = traitOf.get(i);
@@ -383,7 +365,7 @@ export class PlatformTenant {
     );
     const totalMs = legDurations.reduce((a, b) => a + b, 0) * 1000;
     let startMs: number;
-    if (spec.startDate !== undefined) startMs = toMs(spec.startDate);
+    if (spec.startDate !== undefined) startMs = specDateMs(spec.startDate);
     else if (origin !== 'generated') startMs = t0 - totalMs - 600_000;
     else if (traits.includes('still-processing')) startMs = simStart - totalMs - r.int(1_000, 300_000);
     else {
