@@ -72,7 +72,7 @@ export async function writeSidecars(
       (existing.md5 === undefined || existing.md5 === md5)
     )
       continue;
-    await store.putSmall(key, body, 'application/json', { signal });
+    await store.putSmall(key, body, { contentType: 'application/json', signal });
     written++;
   }
   return written;

@@ -46,6 +46,7 @@ import type {
   OpenUploadOptions,
   SignalOption,
   StagedUpload,
+  PutSmallOptions,
 } from './object-store.js';
 import { checkEndpointUrl, noObjectAt, sdkFailure, type SdkErrorFacts } from './store-errors.js';
 
@@ -174,18 +175,13 @@ class AzureBlobObjectStore implements ObjectStore {
     });
   }
 
-  async putSmall(
-    key: string,
-    body: Buffer,
-    contentType: string,
-    options?: SignalOption,
-  ): Promise<ObjectInfo> {
+  async putSmall(key: string, body: Buffer, options: PutSmallOptions): Promise<ObjectInfo> {
     const blob = this.blob(key);
-    throwIfAborted(options?.signal, { key });
+    throwIfAborted(options.signal, { key });
     const info = { key, sizeBytes: body.length, ...digestsOf(body) };
     const writer = new AzureBlockWriter(this, key, blob, randomBytes(6).toString('hex'));
-    await writer.writeChunk(0, body, Buffer.from(info.md5, 'hex'), options?.signal);
-    await writer.complete(1, { ...info, contentType, ...signalProp(options?.signal) });
+    await writer.writeChunk(0, body, Buffer.from(info.md5, 'hex'), options.signal);
+    await writer.complete(1, { ...info, contentType: options.contentType, ...signalProp(options.signal) });
     return info;
   }
 
@@ -253,7 +249,7 @@ class AzureBlobObjectStore implements ObjectStore {
 
   async probe(options?: SignalOption): Promise<void> {
     const key = `.cxrec-probe-${randomBytes(8).toString('hex')}`;
-    await this.putSmall(key, Buffer.from('cxrec probe\n'), 'text/plain', options);
+    await this.putSmall(key, Buffer.from('cxrec probe\n'), { ...options, contentType: 'text/plain' });
     await this.delete(key, options);
   }
 

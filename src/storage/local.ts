@@ -28,6 +28,7 @@ import type {
   OpenUploadOptions,
   SignalOption,
   StagedUpload,
+  PutSmallOptions,
 } from './object-store.js';
 
 const fileMode = 0o640;
@@ -128,14 +129,9 @@ class LocalObjectStore implements ObjectStore {
     }
   }
 
-  async putSmall(
-    key: string,
-    body: Buffer,
-    contentType: string,
-    options?: SignalOption,
-  ): Promise<ObjectInfo> {
+  async putSmall(key: string, body: Buffer, options: PutSmallOptions): Promise<ObjectInfo> {
     const target = this.pathFor(key);
-    throwIfAborted(options?.signal, { key });
+    throwIfAborted(options.signal, { key });
     await this.ensureDir(this.partialDir, key);
     const temp = join(this.partialDir, stagingTempName('small'));
     try {

@@ -23,6 +23,10 @@ export interface SignalOption {
   signal?: AbortSignal;
 }
 
+export interface PutSmallOptions extends SignalOption {
+  contentType: string;
+}
+
 export interface OpenUploadOptions extends SignalOption {
   /** `audio/wav` or `audio/mpeg`. */
   contentType: string;
@@ -92,7 +96,7 @@ export interface ObjectStore {
   /** Discards an upload left behind by an attempt that will not resume it. */
   discardUpload(key: string, resumeToken: string, options?: SignalOption): Promise<void>;
   /** Writes a small object (a metadata sidecar) atomically, checked like any other. */
-  putSmall(key: string, body: Buffer, contentType: string, options?: SignalOption): Promise<ObjectInfo>;
+  putSmall(key: string, body: Buffer, options: PutSmallOptions): Promise<ObjectInfo>;
   /** Streams a committed object (for `verify`). */
   read(key: string, options?: SignalOption): Promise<Readable>;
   delete(key: string, options?: SignalOption): Promise<void>;

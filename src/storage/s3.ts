@@ -57,6 +57,7 @@ import type {
   OpenUploadOptions,
   SignalOption,
   StagedUpload,
+  PutSmallOptions,
 } from './object-store.js';
 import { checkEndpointUrl, noObjectAt, sdkFailure, type SdkErrorFacts } from './store-errors.js';
 
@@ -323,16 +324,11 @@ class S3ObjectStore implements ObjectStore {
     }
   }
 
-  async putSmall(
-    key: string,
-    body: Buffer,
-    contentType: string,
-    options?: SignalOption,
-  ): Promise<ObjectInfo> {
+  async putSmall(key: string, body: Buffer, options: PutSmallOptions): Promise<ObjectInfo> {
     const Key = this.s3Key(key);
-    throwIfAborted(options?.signal, { key });
+    throwIfAborted(options.signal, { key });
     const digests = digestsOf(body);
-    await this.putObject(key, Key, body, digests, contentType, options?.signal);
+    await this.putObject(key, Key, body, digests, options.contentType, options.signal);
     return { key, sizeBytes: body.length, ...digests };
   }
 
@@ -501,7 +497,7 @@ class S3ObjectStore implements ObjectStore {
   async probe(options?: SignalOption): Promise<void> {
     // At the root, never under recordings/; removed at once.
     const key = `.cxrec-probe-${randomBytes(8).toString('hex')}`;
-    await this.putSmall(key, Buffer.from('cxrec probe\n'), 'text/plain', options);
+    await this.putSmall(key, Buffer.from('cxrec probe\n'), { ...options, contentType: 'text/plain' });
     await this.delete(key, options);
   }
 

@@ -72,7 +72,9 @@ describe('azure store specifics', () => {
     const container = await newContainer();
     try {
       const store = await openAzureBlobObjectStore({ container, prefix: '', env: env() });
-      const info = await store.putSmall('metadata/a.json', Buffer.from('{"a":1}'), 'application/json');
+      const info = await store.putSmall('metadata/a.json', Buffer.from('{"a":1}'), {
+        contentType: 'application/json',
+      });
       const props = await admin
         .getContainerClient(container)
         .getBlobClient('metadata/a.json')
@@ -108,7 +110,7 @@ describe('azure store specifics', () => {
   it('a missing container is a storage error naming the key, not the account key', async () => {
     const store = await openAzureBlobObjectStore({ container: 'no-such-container', prefix: '', env: env() });
     await assert.rejects(
-      store.putSmall('metadata/b.json', Buffer.from('{}'), 'application/json'),
+      store.putSmall('metadata/b.json', Buffer.from('{}'), { contentType: 'application/json' }),
       (err: unknown) => {
         assert.ok(err instanceof CxrecError);
         assert.match(err.message, /metadata\/b\.json/);

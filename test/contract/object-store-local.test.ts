@@ -56,7 +56,7 @@ describe('local object store specifics', () => {
     const { parent, root } = await freshRoot();
     try {
       const store = await openLocalObjectStore(root);
-      await store.putSmall('metadata/a.json', Buffer.from('{}'), 'application/json');
+      await store.putSmall('metadata/a.json', Buffer.from('{}'), { contentType: 'application/json' });
       const upload = await store.openUpload('recordings/a_combined.wav', {
         contentType: 'audio/wav',
         sizeBytes: 3,

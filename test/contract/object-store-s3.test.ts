@@ -278,7 +278,7 @@ describe('s3 store specifics', () => {
     const store = await openS3ObjectStore({ ...storeOptions(bucket), prefix: '' });
     try {
       assert.equal(store.location, `s3://${bucket}/`);
-      await store.putSmall('metadata/x.json', Buffer.from('{}'), 'application/json');
+      await store.putSmall('metadata/x.json', Buffer.from('{}'), { contentType: 'application/json' });
       assert.deepEqual(await listAll(bucket), ['metadata/x.json']);
     } finally {
       await store.close?.();
@@ -302,7 +302,7 @@ describe('s3 store specifics', () => {
     const store = await openS3ObjectStore(storeOptions('no-such-bucket-cxrec'));
     try {
       await assert.rejects(
-        store.putSmall('metadata/y.json', Buffer.from('{}'), 'application/json'),
+        store.putSmall('metadata/y.json', Buffer.from('{}'), { contentType: 'application/json' }),
         (err: unknown) => {
           assert.ok(err instanceof CxrecError);
           assert.equal(err.code, 'storage');

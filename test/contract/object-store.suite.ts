@@ -118,7 +118,7 @@ export function objectStoreSuite(
     it('puts, heads, reads and deletes a small object', async () => {
       const key = 'metadata/rec-1.json';
       const b = body(300);
-      const info = await store.putSmall(key, b.bytes, 'application/json');
+      const info = await store.putSmall(key, b.bytes, { contentType: 'application/json' });
       assert.deepEqual(info, { key, sizeBytes: 300, md5: b.md5, sha256: b.sha256 });
       const head = await store.head(key);
       assert.equal(head?.sizeBytes, 300);
@@ -144,8 +144,8 @@ export function objectStoreSuite(
 
     it('putSmall replaces an object atomically', async () => {
       const key = 'metadata/rec-2.json';
-      await store.putSmall(key, Buffer.from('{"v":1}'), 'application/json');
-      await store.putSmall(key, Buffer.from('{"v":22}'), 'application/json');
+      await store.putSmall(key, Buffer.from('{"v":1}'), { contentType: 'application/json' });
+      await store.putSmall(key, Buffer.from('{"v":22}'), { contentType: 'application/json' });
       assert.equal((await readAll(await store.read(key))).toString(), '{"v":22}');
       await assertOnlyCommitted([key]);
     });
@@ -324,7 +324,10 @@ export function objectStoreSuite(
         await assert.rejects(store.head(key), refused);
         await assert.rejects(store.read(key), refused);
         await assert.rejects(store.delete(key), refused);
-        await assert.rejects(store.putSmall(key, Buffer.from('x'), 'application/json'), refused);
+        await assert.rejects(
+          store.putSmall(key, Buffer.from('x'), { contentType: 'application/json' }),
+          refused,
+        );
         await assert.rejects(store.openUpload(key, { contentType: 'audio/wav', sizeBytes: 1 }), refused);
         await assert.rejects(store.discardUpload(key, 'token'), refused);
       }
@@ -405,7 +408,7 @@ export function objectStoreSuite(
       const signal = AbortSignal.abort();
       await assert.rejects(store.head('recordings/x_combined.wav', { signal }));
       await assert.rejects(
-        store.putSmall('metadata/x.json', Buffer.from('{}'), 'application/json', { signal }),
+        store.putSmall('metadata/x.json', Buffer.from('{}'), { contentType: 'application/json', signal }),
       );
       await assertOnlyCommitted([]);
     });
