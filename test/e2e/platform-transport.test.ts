@@ -53,6 +53,10 @@ test('expiring links, broken and stalled transfers, revoked tokens: every object
         until: truth.createdTo,
       },
       JSON.stringify(sim.stats().calls.media),
+      // The simulator counts as served what it wrote before a reset, which
+      // the exporter never received: on 30 objects of at most 64 KiB one
+      // reset can count several per cent (11 % was seen once with 6 resets).
+      { maxRedownloadedBytesRatio: 0.25 },
     );
     const stats = sim.stats();
     assert.ok(revoked >= 1 && stats.tokens.rejected >= 1, `tokens ${JSON.stringify(stats.tokens)}`);

@@ -46,10 +46,11 @@ export async function assertPlatformInvariants(
   sim: PlatformSimulator,
   where: { storageDir: string; statePath: string; since?: string; until?: string },
   context = '',
+  limits: Parameters<typeof evaluateInvariants>[1] = {},
 ): Promise<void> {
   const stats = sim.stats();
   const report = await checkPlatformInvariants({ truth: await sim.truth(), stats, ...where });
-  const results = evaluateInvariants(report);
+  const results = evaluateInvariants(report, limits);
   const text = `${formatInvariants(report, results)}\n${playbackBudgetLine(stats)}\n${context}`;
   for (const r of results) assert.ok(r.pass, `${r.name}: ${r.measured} (target ${r.target})\n${text}`);
   assert.equal(report.unknownRows.length, 0, text);
