@@ -13,6 +13,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { setTimeout as delay } from 'node:timers/promises';
 import { join } from 'node:path';
 
 import { CxrecError, systemCode } from '../errors.js';
@@ -90,9 +91,14 @@ export class StagingLocks {
       }
       const owner = await readLockOwner(lockPath);
       if (owner === 'fresh') {
-        throw new CxrecError('storage', 'another upload of this key is starting; try again later', {
-          context,
-        });
+        // Created but not written yet: a live owner writes it within
+        // milliseconds, and one killed in between leaves it empty, which
+        // counts as stale once 10 s old. Either way waiting decides; failing
+        // instead would use up the job's attempts (fast backoffs retry
+        // within the 10 s) and end it `failed`.
+        await delay(100);
+        attempt--;
+        continue;
       }
       const stale =
         owner === undefined ||

@@ -112,7 +112,17 @@ describe('local object store specifics', () => {
       const lock = join(root, '.partial', `${probe.resumeToken}.lock`);
       await probe.park();
       await writeFile(lock, '');
-      await assert.rejects(store.openUpload(key, { contentType: 'audio/wav', sizeBytes: 1 }), /starting/);
+      // Young: the open waits for its owner to write it, and does not take it over.
+      let settled = false;
+      const waiting = store.openUpload(key, { contentType: 'audio/wav', sizeBytes: 1 }).finally(() => {
+        settled = true;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(settled, false, 'waits while the lock is young and unwritten');
+      // Its owner writes it (a live process of this host): the open is refused.
+      await writeFile(lock, JSON.stringify({ pid: process.ppid, host: hostname() }));
+      await assert.rejects(waiting, /in progress/);
+      await writeFile(lock, '');
       const { utimes } = await import('node:fs/promises');
       await utimes(lock, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
       const upload = await store.openUpload(key, { contentType: 'audio/wav', sizeBytes: 1 });
