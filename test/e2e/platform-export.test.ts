@@ -11,24 +11,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { parseStateTarget } from '../../src/config.js';
 import {
   startPlatformSimulator,
   type PlatformSimulator,
   type PlatformTruth,
 } from '../../src/simulator/platform/index.js';
 import type { JobRow } from '../../src/state/ledger.js';
-import { openLedger } from '../../src/state/open-state.js';
+import { ledgerRows, platformEnv } from '../helpers/platform-e2e.js';
 import { runCli } from '../helpers/run-cli.js';
-
-async function ledgerRows(statePath: string): Promise<JobRow[]> {
-  const ledger = await openLedger(parseStateTarget(statePath));
-  try {
-    return await ledger.list({});
-  } finally {
-    await ledger.close();
-  }
-}
 
 /** Asserts the ledger and the storage hold exactly what the truth says a correct exporter ends with. */
 async function assertMatchesTruth(
@@ -36,7 +26,7 @@ async function assertMatchesTruth(
   storageDir: string,
   statePath: string,
 ): Promise<void> {
-  const rows = new Map((await ledgerRows(statePath)).map((r) => [r.recordingId, r]));
+  const rows = await ledgerRows(statePath);
   const inWindow = truth.masterContacts.filter(
     (m) => m.startDate >= truth.createdFrom && m.startDate < truth.createdTo,
   );
@@ -99,26 +89,9 @@ describe('the platform dialect: export to local storage', () => {
     });
     dir = await mkdtemp(join(tmpdir(), 'cxrec-e2e-platform-'));
     truth = await sim.truth();
-    const key = sim.accessKey();
-    const app = sim.applications[0]!;
-    env = {
-      CXONE_AUTH_URL: sim.urls.issuer,
-      CXONE_ACCESS_KEY_ID: key.id,
-      CXONE_ACCESS_KEY_SECRET: key.secret,
-      CXONE_CLIENT_ID: app.id,
-      CXONE_CLIENT_SECRET: app.secret,
-      CXREC_RATE_LIMIT: '1200',
-      CXREC_PLAYBACK_LIMIT: '600',
-      CXREC_PLAYBACK_WINDOW_SECONDS: '60',
-      CXREC_POLL_SECONDS: '0.05',
-      CXREC_BACKOFF_SECONDS: '0.02',
-      // The simulator's processing takes at most 180 s / 600 of real time.
-      CXREC_MAX_PROCESSING_MINUTES: '0.1',
-      CXREC_STORAGE: join(dir, 'store'),
-      CXREC_STATE: join(dir, 'state.db'),
-      CXREC_SIDECARS: 'true',
-      CXREC_LOG_LEVEL: 'warn',
-    };
+    // The simulator's processing takes at most 180 s / 600 of real time, under
+    // the helper's CXREC_MAX_PROCESSING_MINUTES of 0.1.
+    env = platformEnv(sim, dir, { CXREC_SIDECARS: 'true' });
   });
 
   after(async () => {
