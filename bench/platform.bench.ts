@@ -226,7 +226,7 @@ async function playbackCallsPerRecording(): Promise<BenchResult[]> {
         {
           figure: `platform: listing calls beyond the first page per 1 000 contacts (${legs} legs)`,
           target: '≤ 1',
-          measured: `${beyondFirstPer1000.toFixed(2)} (${listingCalls} calls: pages of 1 000, the first listing and the one that confirms nothing new)`,
+          measured: `${beyondFirstPer1000.toFixed(2)} (${listingCalls} calls: one listing in pages of 1 000, then one top=1 count that confirms nothing new)`,
           pass: beyondFirstPer1000 <= 1,
           details: { listingCalls, legs, byStatus: stats.calls['completed-contacts'].byStatus },
         },

@@ -75,6 +75,25 @@ export async function runExport(options: ExportOptions): Promise<ExportSummary> 
   const retrying = <T>(what: string, fn: () => Promise<T>): Promise<T> => runner.retrying(what, fn, signal);
   const workers = runner.startWorkers(signal);
 
+  /**
+   * The cheap form of the last listing (contract §3 of the platform API): a
+   * count of the window equal to what a complete listing saw means nothing
+   * was indexed since, as the index only grows. Dialects that cannot count
+   * list the window again.
+   */
+  async function windowUnchanged(listed: number | undefined): Promise<boolean> {
+    const count = discoverCtx.source.countWindow?.bind(discoverCtx.source);
+    if (listed === undefined || count === undefined) return false;
+    listings++;
+    const total = await retrying('count', () => count(window, signal));
+    if (total === listed && (await retrying('ledger read', openRows)).length === 0) return true;
+    log.info(
+      { count: total, listed },
+      'the window holds items the last listing did not see: listing it again',
+    );
+    return false;
+  }
+
   /** Rows of this window not settled yet: few, so cheap to read every tick. */
   const openRows = (): Promise<JobRow[]> => ledger.list({ states: workingStates, created: window });
   // A whole-window count reads every row of the window: refreshed every few seconds only.
@@ -107,7 +126,10 @@ export async function runExport(options: ExportOptions): Promise<ExportSummary> 
 
   try {
     listings++;
-    await retrying('listing', () => discoverWindow(discoverCtx, window, signal));
+    // Items the last listing that the index did not move under saw: what a count of the window must match.
+    let completeListing = completeCount(
+      await retrying('listing', () => discoverWindow(discoverCtx, window, signal)),
+    );
     pool.notify();
     phase = 'downloading';
     for (;;) {
@@ -122,8 +144,10 @@ export async function runExport(options: ExportOptions): Promise<ExportSummary> 
       if (open.length === 0) {
         phase = 'final listing';
         windowTally.at = -Infinity;
+        if (await windowUnchanged(completeListing)) break;
         listings++;
         const last = await retrying('listing', () => discoverWindow(discoverCtx, window, signal));
+        completeListing = completeCount(last);
         // A retried listing may have upserted rows in its failed attempt and report 0 new: check the rows too.
         // One the index moved under is not complete either: what was indexed meanwhile may sit behind its offsets.
         if (
@@ -184,4 +208,9 @@ export async function runExport(options: ExportOptions): Promise<ExportSummary> 
     elapsedMs: now() - started,
     interrupted: signal.aborted,
   };
+}
+
+/** What a listing saw, when it counts as complete (the index did not move under it). */
+function completeCount(result: { listed: number; shifted?: boolean }): number | undefined {
+  return result.shifted === true ? undefined : result.listed;
 }

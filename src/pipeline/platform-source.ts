@@ -105,6 +105,16 @@ export function platformSource(options: PlatformSourceOptions): RecordingSource 
       );
     },
 
+    async countWindow(window: ListWindow, signal: AbortSignal): Promise<number | undefined> {
+      const pages = client.completedContacts(
+        { startDate: window.from, endDate: window.to, mediaTypeId: phoneMediaTypeId, top: 1 },
+        { signal },
+      );
+      // The first page's total is the answer; leaving the loop asks for no second page.
+      for await (const page of pages) return page.totalRecords;
+      return 0; // 204: nothing matches
+    },
+
     listUpdatedSince(since: string, signal: AbortSignal) {
       return list(
         client.completedContacts(

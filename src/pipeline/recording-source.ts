@@ -74,6 +74,14 @@ export interface RecordingSource {
    * are listed by windows of their creation time.
    */
   listUpdatedSince?(since: string, signal: AbortSignal): AsyncIterable<ListedPage & { pollTime?: string }>;
+  /**
+   * How many items the window holds now, in one call, when the API says
+   * (the platform's `totalRecords`). The index only grows, so a count equal
+   * to what the last complete listing saw proves nothing was indexed since:
+   * the final listing then costs one call instead of every page again.
+   * `undefined`: the API gave no count; list the window instead.
+   */
+  countWindow?(window: ListWindow, signal: AbortSignal): Promise<number | undefined>;
   /** Due rows waiting on the platform, re-checked at the least cost the dialect allows. */
   recheckWaiting(signal: AbortSignal): Promise<RecheckResult>;
   /** What a claimed row is owed before any media link: e.g. a channel that was never captured. */

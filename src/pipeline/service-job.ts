@@ -197,6 +197,12 @@ export async function runService(options: ServiceOptions, state: ServiceState): 
     let inserted = result.inserted;
     const paged = result.listed > source.pageSize;
     let more = result.inserted > 0 || result.shifted === true;
+    // A listing the index did not move under is confirmed by a count of the window (one call, not every page).
+    if (paged && more && !byUpdate && result.shifted !== true && source.countWindow !== undefined) {
+      const count = source.countWindow.bind(source);
+      const total = await retrying('count', () => count(window, signal));
+      if (total === result.listed) more = false;
+    }
     for (let again = 0; paged && more && again < maxRelistings; again++) {
       const next = await list();
       inserted += next.inserted;
