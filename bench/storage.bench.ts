@@ -13,16 +13,17 @@
  * backend, not what real S3 or Azure would sustain. BENCH_QUICK=1 exports
  * 4 recordings.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { BlobServiceClient } from '@azure/storage-blob';
-
 import { startSimulator, type Simulator } from '../src/simulator/index.js';
-import { startAzurite, startS3rver } from '../test/helpers/object-servers.js';
+import {
+  createTestBucket,
+  createTestContainer,
+  startAzurite,
+  startS3rver,
+} from '../test/helpers/object-servers.js';
 import { runCli, startCli } from '../test/helpers/run-cli.js';
 import type { Benchmark, BenchResult } from './types.js';
 
@@ -47,24 +48,10 @@ const targets: readonly Target[] = [
     name: 'S3 (s3rver, no proxy)',
     start: async () => {
       const s3 = await startS3rver();
-      const bucket = `bench-${randomBytes(4).toString('hex')}`;
-      const admin = new S3Client({
-        endpoint: s3.rawEndpoint,
-        region: s3.region,
-        credentials: s3.credentials,
-        forcePathStyle: true,
-      });
-      await admin.send(new CreateBucketCommand({ Bucket: bucket }));
+      const { admin, env } = await createTestBucket(s3, { name: 'bench', prefix: 'bench', raw: true });
       admin.destroy();
       return {
-        env: {
-          CXREC_STORAGE: `s3://${bucket}/bench`,
-          AWS_ENDPOINT_URL_S3: s3.rawEndpoint,
-          CXREC_S3_FORCE_PATH_STYLE: 'true',
-          AWS_REGION: s3.region,
-          AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
-          AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
-        },
+        env,
         stop: () => s3.stop(),
       };
     },
@@ -73,15 +60,9 @@ const targets: readonly Target[] = [
     name: 'Azure (Azurite)',
     start: async () => {
       const azurite = await startAzurite();
-      const container = `bench-${randomBytes(4).toString('hex')}`;
-      await BlobServiceClient.fromConnectionString(azurite.connectionString)
-        .getContainerClient(container)
-        .create();
+      const { env } = await createTestContainer(azurite, { name: 'bench', prefix: 'bench' });
       return {
-        env: {
-          CXREC_STORAGE: `azblob://${container}/bench`,
-          AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString,
-        },
+        env,
         stop: () => azurite.stop(),
       };
     },

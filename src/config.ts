@@ -12,6 +12,7 @@ import { readConfigFile } from './config-file.js';
 import { CxrecError } from './errors.js';
 import { redactUrlPassword } from './redact.js';
 import { channels, type Channel } from './state/ledger.js';
+import { layouts, type Layout } from './storage/keys.js';
 import { urlSchemeProblem } from './url-policy.js';
 
 export type StorageTarget =
@@ -75,6 +76,8 @@ export interface Config {
    */
   mediaHostsDefaulted: boolean;
   sidecars: boolean;
+  /** `CXREC_LAYOUT`: `flat` (`recordings/{key}_{channel}.{ext}`) or `date` (`recordings/YYYY/MM/DD/…`). */
+  layout: Layout;
   s3Sse: 'AES256' | 'aws:kms' | undefined;
   s3KmsKeyId: string | undefined;
   s3ForcePathStyle: boolean;
@@ -107,6 +110,7 @@ export const settingNames = [
   'CXREC_DISCOVER_SECONDS',
   'CXREC_MEDIA_HOSTS',
   'CXREC_SIDECARS',
+  'CXREC_LAYOUT',
   'CXREC_S3_SSE',
   'CXREC_S3_KMS_KEY_ID',
   'CXREC_S3_FORCE_PATH_STYLE',
@@ -161,6 +165,7 @@ const examples: Record<SettingName, string> = {
   CXREC_DISCOVER_SECONDS: '60',
   CXREC_MEDIA_HOSTS: '*.amazonaws.com,media.example.com',
   CXREC_SIDECARS: 'true',
+  CXREC_LAYOUT: 'date',
   CXREC_S3_SSE: 'aws:kms',
   CXREC_S3_KMS_KEY_ID: 'arn:aws:kms:us-east-1:111122223333:key/abcd-1234',
   CXREC_S3_FORCE_PATH_STYLE: 'true',
@@ -263,6 +268,7 @@ const schema = z.object({
   CXREC_DISCOVER_SECONDS: positiveNumber('seconds', 86_400).default(60),
   CXREC_MEDIA_HOSTS: hostPatterns.optional(),
   CXREC_SIDECARS: booleanSetting.default(false),
+  CXREC_LAYOUT: z.enum(layouts, `must be ${layouts.join(' or ')}`).default('flat'),
   CXREC_S3_SSE: z.enum(['AES256', 'aws:kms'], 'must be AES256 or aws:kms').optional(),
   CXREC_S3_KMS_KEY_ID: nonEmpty.optional(),
   CXREC_S3_FORCE_PATH_STYLE: booleanSetting.default(false),
@@ -369,6 +375,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     mediaHosts: s.CXREC_MEDIA_HOSTS ?? ['*.amazonaws.com', ...(apiHost === undefined ? [] : [apiHost])],
     mediaHostsDefaulted: s.CXREC_MEDIA_HOSTS === undefined,
     sidecars: s.CXREC_SIDECARS,
+    layout: s.CXREC_LAYOUT,
     s3Sse: s.CXREC_S3_SSE,
     s3KmsKeyId: s.CXREC_S3_KMS_KEY_ID,
     s3ForcePathStyle: s.CXREC_S3_FORCE_PATH_STYLE,

@@ -50,6 +50,7 @@ export function createDownloadPool(options: DownloadPoolOptions): WorkerPool {
         store: options.store,
         dispatcher: options.dispatcher,
         mediaHosts: settings.mediaHosts,
+        layout: settings.layout,
         backoff,
         log: options.log,
         now,

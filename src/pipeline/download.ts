@@ -19,7 +19,7 @@ import { backoffDelayMs } from '../cxone/retry-policy.js';
 import { CxrecError, describeError, failureReason, isAbortError, isRetryable } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { JobRow } from '../state/ledger.js';
-import { recordingObjectKey } from '../storage/keys.js';
+import { layoutFolder, layouts, recordingObjectKey, type Layout } from '../storage/keys.js';
 import type { ObjectStore, StagedUpload } from '../storage/object-store.js';
 import { hostAllowed, urlSchemeProblem } from '../url-policy.js';
 import { StreamDigests, type DigestResult } from './digests.js';
@@ -43,6 +43,8 @@ export interface DownloadContext {
   /** For presigned media URLs (keep-alive, timeouts). */
   dispatcher: Dispatcher;
   mediaHosts: readonly string[];
+  /** CXREC_LAYOUT: where a new object goes (one stored under another layout stays where it is). */
+  layout: Layout;
   /** Waits between transfer attempts (CXREC_BACKOFF_SECONDS). */
   backoff: { baseMs: number; capMs: number; random: () => number };
   /** Transfer attempts within one job before it is deferred. @default 6 */
@@ -166,23 +168,26 @@ async function preflight(run: JobRun): Promise<Step<{ link: KnownLink; key: stri
       },
     };
   }
-  const key = recordingObjectKey(job.recordingId, job.channel, link.contentType);
+  const { key, others } = objectKeys(job, link.contentType, ctx.layout);
 
-  // Idempotent re-runs: an object already committed with the right size is ours.
-  const existing = await ctx.store.head(key, { signal });
-  if (existing && existing.sizeBytes === link.sizeBytes) {
+  // Idempotent re-runs: an object already committed with the right size is
+  // ours, whichever layout it was stored under (changing CXREC_LAYOUT never
+  // downloads a stored object again).
+  for (const candidate of [key, ...others]) {
+    const existing = await ctx.store.head(candidate, { signal });
+    if (!existing || existing.sizeBytes !== link.sizeBytes) continue;
     const digests =
       existing.md5 !== undefined && existing.sha256 !== undefined
         ? { md5: existing.md5, sha256: existing.sha256 }
-        : await hashStored(ctx.store, key, signal);
-    run.log.debug({ key }, 'already stored, not downloaded again');
+        : await hashStored(ctx.store, candidate, signal);
+    run.log.debug({ key: candidate }, 'already stored, not downloaded again');
     return {
       outcome: {
         kind: 'final',
         state: 'stored',
         reason: 'already in storage',
         stored: {
-          key,
+          key: candidate,
           sizeBytes: existing.sizeBytes,
           ...digests,
           contentType: link.contentType,
@@ -408,6 +413,36 @@ async function commit(
     reason: 'downloaded',
     stored: { key: info.key, sizeBytes, md5, sha256, contentType: link.contentType, storedAt: run.ctx.now() },
   };
+}
+
+/**
+ * The key a row's object goes to, and the other keys it may already be
+ * stored under. The key the ledger remembers for the row (its staged
+ * upload's, chosen by an earlier attempt, perhaps under another layout)
+ * wins, so a resume continues the bytes already staged; else the key
+ * CXREC_LAYOUT gives. The others are the row's keys under every other
+ * layout: an object committed there by an earlier run (or a run whose
+ * ledger row was lost) is found instead of fetched again.
+ */
+export function objectKeys(
+  job: Pick<JobRow, 'recordingId' | 'channel' | 'meta' | 'uploadToken'>,
+  contentType: string,
+  layout: Layout,
+): { key: string; others: string[] } {
+  const keyFor = (l: Layout): string =>
+    recordingObjectKey(job.recordingId, job.channel, contentType, layoutFolder(l, job.meta.createdDate));
+  const otherKey = (l: Layout): string[] => {
+    try {
+      return [keyFor(l)];
+    } catch {
+      return []; // a start no folder can be made of: that layout never stored this row
+    }
+  };
+  const byLayout = [keyFor(layout), ...layouts.filter((l) => l !== layout).flatMap(otherKey)];
+  const remembered = job.uploadToken === null ? undefined : decodeUploadRef(job.uploadToken)?.key;
+  const key =
+    remembered !== undefined && byLayout.includes(remembered) ? remembered : (byLayout[0] as string);
+  return { key, others: byLayout.filter((k) => k !== key) };
 }
 
 function resumeTokenFor(stored: string | null, key: string): { resumeToken?: string } {

@@ -12,5 +12,6 @@ export type PipelineSettings = Pick<
   | 'backoffSeconds'
   | 'mediaHosts'
   | 'sidecars'
+  | 'layout'
   | 'discoverSeconds'
 >;

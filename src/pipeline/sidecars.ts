@@ -3,12 +3,15 @@
  * under `metadata/`, holding what search said of the recording and what
  * became of each channel. Written once every channel of the recording is
  * settled, so the file never shows a half-finished picture; rewritten only
- * when its content changed, so a re-run stores nothing new.
+ * when its content changed, so a re-run stores nothing new. It lies beside
+ * the recording's objects (`metadata/` with the folder and key part of the
+ * first stored channel's object), so it follows the layout the objects were
+ * stored under, not today's CXREC_LAYOUT.
  */
 import { createHash } from 'node:crypto';
 
 import { isFinalState, type JobRow } from '../state/ledger.js';
-import { sidecarObjectKey } from '../storage/keys.js';
+import { sidecarKeyBeside, sidecarObjectKey } from '../storage/keys.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { contactFields } from './contact-fields.js';
 
@@ -63,7 +66,7 @@ export async function writeSidecars(
     signal.throwIfAborted();
     if (!recRows.every((r) => isFinalState(r.state)) || !recRows.some((r) => r.stored)) continue;
     const body = sidecarBody(recRows);
-    const key = sidecarObjectKey(recordingId);
+    const key = sidecarKey(recordingId, recRows);
     const existing = await store.head(key, { signal });
     const md5 = createHash('md5').update(body).digest('hex');
     if (
@@ -76,4 +79,13 @@ export async function writeSidecars(
     written++;
   }
   return written;
+}
+
+/** Beside the recording's first stored object (by channel name), as `sidecarKeyBeside` maps it. */
+export function sidecarKey(recordingId: string, rows: readonly JobRow[]): string {
+  const first = [...rows]
+    .filter((r) => r.stored)
+    .sort((a, b) => a.channel.localeCompare(b.channel))
+    .at(0)?.stored;
+  return (first && sidecarKeyBeside(first.key)) ?? sidecarObjectKey(recordingId);
 }

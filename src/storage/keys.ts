@@ -55,14 +55,59 @@ export function extensionFor(contentType: string): MediaExtension {
   return ext;
 }
 
-/** `recordings/{key}_{channel}.{ext}`. */
-export function recordingObjectKey(recordingId: string, channel: Channel, contentType: string): string {
-  return `recordings/${recordingKeyPart(recordingId)}_${channel}.${extensionFor(contentType)}`;
+/**
+ * `CXREC_LAYOUT`: `flat` puts every object straight under `recordings/`;
+ * `date` adds the recording's UTC start day (`YYYY/MM/DD/`), so no folder
+ * holds more than a day of calls (a NAS folder of a million entries is slow
+ * to list and to back up).
+ */
+export const layouts = ['flat', 'date'] as const;
+export type Layout = (typeof layouts)[number];
+
+/**
+ * The folder under `recordings/` (and `metadata/`) a recording goes to:
+ * empty for `flat`, `YYYY/MM/DD/` of `createdDate` in UTC for `date`.
+ * `createdDate` is the recording's start: the recording-api's createdDate,
+ * the platform dialect's contact start.
+ */
+export function layoutFolder(layout: Layout, createdDate: string): string {
+  if (layout === 'flat') return '';
+  const ms = Date.parse(createdDate);
+  const day = Number.isNaN(ms) ? undefined : /^(\d{4})-(\d{2})-(\d{2})T/.exec(new Date(ms).toISOString());
+  if (!day) {
+    throw new CxrecError(
+      'invalid_response',
+      `the recording's start ${JSON.stringify(createdDate.slice(0, 40))} is not an ISO-8601 date within the years 0000-9999, which CXREC_LAYOUT=date needs for its folder`,
+      { context: { createdDate: createdDate.slice(0, 40) } },
+    );
+  }
+  return `${day[1]}/${day[2]}/${day[3]}/`;
 }
 
-/** `metadata/{key}.json`, the optional sidecar. */
-export function sidecarObjectKey(recordingId: string): string {
-  return `metadata/${recordingKeyPart(recordingId)}.json`;
+/** `recordings/{folder}{key}_{channel}.{ext}`; `folder` from `layoutFolder` (empty: the flat layout). */
+export function recordingObjectKey(
+  recordingId: string,
+  channel: Channel,
+  contentType: string,
+  folder = '',
+): string {
+  return `recordings/${folder}${recordingKeyPart(recordingId)}_${channel}.${extensionFor(contentType)}`;
+}
+
+/** `metadata/{folder}{key}.json`, the optional sidecar. */
+export function sidecarObjectKey(recordingId: string, folder = ''): string {
+  return `metadata/${folder}${recordingKeyPart(recordingId)}.json`;
+}
+
+/**
+ * The sidecar beside a stored object: the same folder under `metadata/`
+ * and the same `{key}` part as the object `recordings/{folder}{key}_{channel}.{ext}`,
+ * so a recording's sidecar stays with its objects whatever CXREC_LAYOUT
+ * says today. `undefined` for a key of no such shape.
+ */
+export function sidecarKeyBeside(objectKey: string): string | undefined {
+  const m = /^recordings\/((?:[^/]+\/)*)([^/]+)_(?:combined|caller|agent)\.[a-z0-9]+$/.exec(objectKey);
+  return m ? `metadata/${m[1] ?? ''}${m[2] ?? ''}.json` : undefined;
 }
 
 /** The staging area of local storage; no key may point into it. */

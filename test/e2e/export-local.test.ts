@@ -14,14 +14,7 @@ import { parseStateTarget } from '../../src/config.js';
 import { openLedger } from '../../src/state/open-state.js';
 import type { JobRow } from '../../src/state/ledger.js';
 import { recordingObjectKey } from '../../src/storage/keys.js';
-import { runCli, startCli } from '../helpers/run-cli.js';
-
-const fastSettings = {
-  CXREC_RATE_LIMIT: '1200',
-  CXREC_POLL_SECONDS: '0.05',
-  CXREC_BACKOFF_SECONDS: '0.02',
-  CXREC_LOG_LEVEL: 'warn',
-};
+import { fastSettings, runCli, startCli } from '../helpers/run-cli.js';
 
 async function listFiles(dir: string): Promise<string[]> {
   const out: string[] = [];

@@ -7,29 +7,26 @@
  * `verify` and `manifest` must agree, and a rerun downloads nothing.
  */
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { BlobServiceClient } from '@azure/storage-blob';
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 
 import { startSimulator, type Simulator } from '../../src/simulator/index.js';
 import type { JobRow } from '../../src/state/ledger.js';
 import { parseStateTarget } from '../../src/config.js';
 import { openLedger } from '../../src/state/open-state.js';
 import { recordingObjectKey } from '../../src/storage/keys.js';
-import { startAzurite, startS3rver } from '../helpers/object-servers.js';
-import { runCli } from '../helpers/run-cli.js';
-
-const fastSettings = {
-  CXREC_RATE_LIMIT: '1200',
-  CXREC_POLL_SECONDS: '0.05',
-  CXREC_BACKOFF_SECONDS: '0.02',
-  CXREC_LOG_LEVEL: 'warn',
-};
+import {
+  createTestBucket,
+  createTestContainer,
+  startAzurite,
+  startS3rver,
+} from '../helpers/object-servers.js';
+import { fastSettings, runCli } from '../helpers/run-cli.js';
 
 /** `some/prefix` in the storage URL; every object must land under `some/prefix/`. */
 const prefix = 'some/prefix';
@@ -51,25 +48,10 @@ interface Backend {
 
 async function startS3Backend(): Promise<Backend> {
   const s3 = await startS3rver();
-  const bucket = `e2e-${randomBytes(4).toString('hex')}`;
   // Set-up and reads go straight to s3rver, past the proxy's checks and tracking.
-  const admin = new S3Client({
-    endpoint: s3.rawEndpoint,
-    region: s3.region,
-    credentials: s3.credentials,
-    forcePathStyle: true,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-  });
-  await admin.send(new CreateBucketCommand({ Bucket: bucket }));
+  const { bucket, admin, env } = await createTestBucket(s3, { name: 'e2e', prefix });
   return {
-    env: {
-      CXREC_STORAGE: `s3://${bucket}/${prefix}`,
-      AWS_ENDPOINT_URL_S3: s3.endpoint,
-      CXREC_S3_FORCE_PATH_STYLE: 'true',
-      AWS_REGION: s3.region,
-      AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
-    },
+    env,
     listAll: async () => {
       const keys: string[] = [];
       let token: string | undefined;
@@ -112,21 +94,14 @@ async function startS3Backend(): Promise<Backend> {
 
 async function startAzureBackend(): Promise<Backend> {
   const azurite = await startAzurite();
-  const container = `e2e-${randomBytes(4).toString('hex')}`;
-  const admin = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(
-    container,
-  );
-  await admin.create();
+  const { admin, env } = await createTestContainer(azurite, { name: 'e2e', prefix });
   const list = async (includeUncommitedBlobs: boolean): Promise<string[]> => {
     const names: string[] = [];
     for await (const blob of admin.listBlobsFlat({ includeUncommitedBlobs })) names.push(blob.name);
     return names;
   };
   return {
-    env: {
-      CXREC_STORAGE: `azblob://${container}/${prefix}`,
-      AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString,
-    },
+    env,
     listAll: () => list(false),
     read: (name) => admin.getBlobClient(name).downloadToBuffer(),
     assertNoLeftovers: async () => {

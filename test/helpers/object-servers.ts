@@ -4,12 +4,16 @@
  * Azurite (a child process). Each test makes its own bucket or container.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 
 import { S3CheckingProxy } from './s3-checking-proxy.js';
 
@@ -130,4 +134,60 @@ function listeningPort(child: ChildProcess): Promise<number> {
       reject(new Error(`Azurite exited with ${String(code)} before listening:\n${output}`));
     });
   });
+}
+
+/** A bucket of its own on a running s3rver: the settings that point cxrec at it, and a client for set-up and reads. */
+export interface TestBucket {
+  bucket: string;
+  /** Talks to s3rver itself, past the proxy's checks and tracking. */
+  admin: S3Client;
+  /** `CXREC_STORAGE=s3://bucket/prefix` and the AWS settings, through the checking proxy unless `raw`. */
+  env: Record<string, string>;
+}
+
+export async function createTestBucket(
+  s3: RunningS3,
+  options: { name: string; prefix: string; raw?: boolean },
+): Promise<TestBucket> {
+  const bucket = `${options.name}-${randomBytes(4).toString('hex')}`;
+  const admin = new S3Client({
+    endpoint: s3.rawEndpoint,
+    region: s3.region,
+    credentials: s3.credentials,
+    forcePathStyle: true,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+  });
+  await admin.send(new CreateBucketCommand({ Bucket: bucket }));
+  return {
+    bucket,
+    admin,
+    env: {
+      CXREC_STORAGE: `s3://${bucket}/${options.prefix}`,
+      AWS_ENDPOINT_URL_S3: options.raw === true ? s3.rawEndpoint : s3.endpoint,
+      CXREC_S3_FORCE_PATH_STYLE: 'true',
+      AWS_REGION: s3.region,
+      AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
+    },
+  };
+}
+
+/** A container of its own on a running Azurite, and the settings that point cxrec at `azblob://container/prefix`. */
+export async function createTestContainer(
+  azurite: RunningAzurite,
+  options: { name: string; prefix: string },
+): Promise<{ container: string; admin: ContainerClient; env: Record<string, string> }> {
+  const container = `${options.name}-${randomBytes(4).toString('hex')}`;
+  const admin = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(
+    container,
+  );
+  await admin.create();
+  return {
+    container,
+    admin,
+    env: {
+      CXREC_STORAGE: `azblob://${container}/${options.prefix}`,
+      AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString,
+    },
+  };
 }

@@ -45,3 +45,11 @@ export function startCli(
 export function runCli(args: readonly string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
   return startCli(args, env).done;
 }
+
+/** A generous rate limit, fast polling and backoff, warnings only: what e2e exports against a simulator run with. */
+export const fastSettings = {
+  CXREC_RATE_LIMIT: '1200',
+  CXREC_POLL_SECONDS: '0.05',
+  CXREC_BACKOFF_SECONDS: '0.02',
+  CXREC_LOG_LEVEL: 'warn',
+};

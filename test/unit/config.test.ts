@@ -43,6 +43,7 @@ describe('loadConfig', () => {
     assert.equal(c.discoverSeconds, 60);
     assert.deepEqual(c.mediaHosts, ['*.amazonaws.com', 'api.example.com']);
     assert.equal(c.sidecars, false);
+    assert.equal(c.layout, 'flat');
     assert.equal(c.s3ForcePathStyle, false);
     assert.equal(c.httpPort, undefined);
     assert.equal(c.logLevel, 'info');
@@ -70,6 +71,14 @@ describe('loadConfig', () => {
     const err = configError(() => loadConfig({ env: { ...base, CXREC_CONCURRENCY: 'lots' } }));
     assert.match(err.message, /CXREC_CONCURRENCY must be a whole number from 1 to 256, got "lots"/);
     assert.match(err.message, /example: CXREC_CONCURRENCY=4/);
+  });
+
+  test('CXREC_LAYOUT is flat or date, and a bad value names it and both values', () => {
+    assert.equal(loadConfig({ env: { ...base, CXREC_LAYOUT: 'date' } }).layout, 'date');
+    assert.equal(loadConfig({ env: { ...base, CXREC_LAYOUT: 'flat' } }).layout, 'flat');
+    const err = configError(() => loadConfig({ env: { ...base, CXREC_LAYOUT: 'daily' } }));
+    assert.match(err.message, /CXREC_LAYOUT must be flat or date, got "daily"/);
+    assert.match(err.message, /example: CXREC_LAYOUT=date/);
   });
 
   test('every problem is reported at once', () => {

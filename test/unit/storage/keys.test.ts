@@ -5,9 +5,11 @@ import { describe, it } from 'node:test';
 import { CxrecError } from '../../../src/errors.js';
 import {
   extensionFor,
+  layoutFolder,
   objectKeyProblem,
   recordingKeyPart,
   recordingObjectKey,
+  sidecarKeyBeside,
   sidecarObjectKey,
 } from '../../../src/storage/keys.js';
 
@@ -101,6 +103,55 @@ describe('object keys', () => {
     for (const key of refused) assert.notEqual(objectKeyProblem(key), undefined, JSON.stringify(key));
     for (const key of ['recordings/a_combined.wav', 'metadata/x.json', '.hidden/ok', 'a/.partial/b']) {
       assert.equal(objectKeyProblem(key), undefined, key);
+    }
+  });
+});
+
+describe('CXREC_LAYOUT folders', () => {
+  it('flat has none; date is the UTC day of the start', () => {
+    assert.equal(layoutFolder('flat', '2026-03-04T23:59:59Z'), '');
+    assert.equal(layoutFolder('date', '2026-03-04T23:59:59Z'), '2026/03/04/');
+    assert.equal(layoutFolder('date', '2026-03-04T23:59:59.000Z'), '2026/03/04/');
+    // An offset is turned to UTC first: 01:30+02:00 is the day before in UTC.
+    assert.equal(layoutFolder('date', '2026-01-01T01:30:00+02:00'), '2025/12/31/');
+    assert.equal(
+      recordingObjectKey('123', 'combined', 'audio/wav', layoutFolder('date', '2026-03-04T10:00:00Z')),
+      'recordings/2026/03/04/123_combined.wav',
+    );
+    assert.equal(sidecarObjectKey('../x', '2026/03/04/'), `metadata/2026/03/04/${hashed('../x')}.json`);
+    assert.equal(
+      objectKeyProblem(recordingObjectKey('../x', 'agent', 'audio/mp4', '2026/03/04/')),
+      undefined,
+    );
+  });
+
+  it('a start that is no date is an invalid response, named', () => {
+    for (const bad of ['', 'yesterday', '+275760-09-13T00:00:00Z']) {
+      assert.throws(
+        () => layoutFolder('date', bad),
+        (err: unknown) =>
+          err instanceof CxrecError &&
+          err.code === 'invalid_response' &&
+          /CXREC_LAYOUT=date/.test(err.message),
+        JSON.stringify(bad),
+      );
+    }
+  });
+
+  it('the sidecar lies beside its object, whatever the layout', () => {
+    assert.equal(sidecarKeyBeside('recordings/123_combined.wav'), 'metadata/123.json');
+    assert.equal(sidecarKeyBeside('recordings/2026/03/04/a_b_c_agent.mp4'), 'metadata/2026/03/04/a_b_c.json');
+    assert.equal(
+      sidecarKeyBeside(`recordings/${hashed('x y')}_caller.mp3`),
+      `metadata/${hashed('x y')}.json`,
+    );
+    for (const odd of [
+      'metadata/x.json',
+      'recordings/x.wav',
+      'recordings/x_video.wav',
+      'elsewhere/x_combined.wav',
+    ]) {
+      assert.equal(sidecarKeyBeside(odd), undefined, odd);
     }
   });
 });
