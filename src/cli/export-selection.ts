@@ -60,8 +60,8 @@ export const selectionHelp =
   'to what the listing of the window returns; every listing call is still made. Given together, a\n' +
   'recording must match each of them. Both dialects list agentId, skill name and direction; the\n' +
   'platform also the agent name and skillId. Rows outside the selection are not written to the ledger,\n' +
-  'and the export ends once the selected recordings are settled. Ids of the file that the window does\n' +
-  'not list are printed after the summary. The ledger records each export and its selection.\n';
+  'and the export ends once the selected recordings are settled. Ids of the file that match no selected\n' +
+  'recording are printed after the summary. The ledger records each export and its selection.\n';
 
 export async function parseSelection(flags: ExportFlags): Promise<Selection> {
   const bad = flags.direction.find((d) => !(directions as readonly string[]).includes(d.toLowerCase()));
@@ -104,8 +104,9 @@ export function formatNotFound(ids: readonly string[], selection: Selection): st
   const shown = ids.slice(0, 20).map((id) => JSON.stringify(id));
   return (
     `${ids.length} of the ${selection.ids?.values.size ?? 0} ids in ${selection.ids?.file ?? '--ids'} ` +
-    `were not listed in the window (not recorded then, or outside --since/--until): ${shown.join(', ')}` +
-    `${ids.length > shown.length ? ', …' : ''}\n`
+    'matched no selected recording (not listed in the window, or left out by --agent/--skill/--direction): ' +
+    shown.join(', ') +
+    (ids.length > shown.length ? ', …\n' : '\n')
   );
 }
 
