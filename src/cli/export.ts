@@ -3,7 +3,19 @@ import { Command, Option } from 'commander';
 import { CxrecError } from '../errors.js';
 import { runExport, type ExportSummary } from '../pipeline/export-job.js';
 import { openPipeline } from '../pipeline/runner.js';
+import { isWholeWindow, selects } from '../pipeline/selection.js';
 import { commandContext, shutdownSignal } from './command-context.js';
+import { dryRunExport } from './export-dry-run.js';
+import {
+  exportExitCode,
+  formatNotFound,
+  idsNotListed,
+  parseSelection,
+  selectionHelp,
+  selectionOptions,
+  startExportRecord,
+  type ExportFlags,
+} from './export-selection.js';
 import { formatBytes, formatDuration, progressDisplay } from './progress-display.js';
 
 export function exportCommand(): Command {
@@ -20,13 +32,23 @@ export function exportCommand(): Command {
       ).makeOptionMandatory(),
     )
     .option('--until <iso>', 'end of the window, exclusive; not in the future (default: now)')
+    .option(
+      '--dry-run',
+      'list the window only and print what an export would fetch and how long the budget needs; ' +
+        'no media, nothing stored, the ledger untouched (not even created)',
+    )
+    .addOption(selectionOptions.ids)
+    .addOption(selectionOptions.agent)
+    .addOption(selectionOptions.skill)
+    .addOption(selectionOptions.direction)
     .addHelpText(
       'after',
       '\nExit codes: 0 every recording settled and none failed; 1 some failed; 2 bad usage or settings;\n' +
         '3 cannot reach CXone or auth refused; 130/143 stopped by SIGINT/SIGTERM (re-run to continue).\n' +
-        'Progress goes to stderr, the summary to stdout.',
+        'Progress goes to stderr, the summary to stdout.\n' +
+        selectionHelp,
     )
-    .action(async (opts: { since: string; until?: string }, command: Command) => {
+    .action(async (opts: ExportFlags, command: Command) => {
       const { config, log } = commandContext(command);
       const now = new Date();
       const since = parseInstant(opts.since, '--since');
@@ -44,19 +66,40 @@ export function exportCommand(): Command {
         );
       }
 
-      const pipeline = await openPipeline(config, log);
+      const selection = await parseSelection(opts);
+      if (opts.dryRun) {
+        await dryRunExport(config, log, { since, until, selection });
+        return;
+      }
+
+      const pipeline = await openPipeline(config, log, { selection });
+      const recorded = await startExportRecord(pipeline.ledger, { since, until, selection, config }).catch(
+        async (err: unknown) => {
+          await pipeline.close();
+          throw err;
+        },
+      );
       const shutdown = shutdownSignal(log);
       const display = progressDisplay();
       let summary: ExportSummary;
+      let notFound: string[] = [];
       try {
-        summary = await runExport({
-          ...pipeline,
-          since,
-          until,
-          log,
-          signal: shutdown.signal,
-          onProgress: (p) => display.update(p),
-        });
+        try {
+          summary = await runExport({
+            ...pipeline,
+            since,
+            until,
+            log,
+            signal: shutdown.signal,
+            onProgress: (p) => display.update(p),
+            ...(isWholeWindow(selection) ? {} : { select: (meta) => selects(selection, meta) }),
+          });
+          notFound = await idsNotListed(pipeline.ledger, selection, { since, until });
+        } catch (err) {
+          await recorded.finish({ failure: err, signal: shutdown.received() }, log);
+          throw err;
+        }
+        await recorded.finish({ summary, signal: shutdown.received() }, log);
       } finally {
         display.done();
         shutdown.dispose();
@@ -67,10 +110,8 @@ export function exportCommand(): Command {
         0,
       );
       process.stdout.write(formatSummary(summary, calls));
-      const sig = shutdown.received();
-      if (sig) process.exitCode = sig === 'SIGINT' ? 130 : 143;
-      // 0 only when every recording of the window is settled and none failed.
-      else process.exitCode = summary.byState.failed || summary.unsettled > 0 ? 1 : 0;
+      if (notFound.length > 0) process.stdout.write(formatNotFound(notFound, selection));
+      process.exitCode = exportExitCode({ summary, signal: shutdown.received() });
     });
 }
 

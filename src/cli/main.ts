@@ -5,6 +5,7 @@ import { rootLogger } from '../log.js';
 import { doctorCommand } from './doctor.js';
 import { exportCommand } from './export.js';
 import { manifestCommand } from './manifest.js';
+import { retryCommand } from './retry.js';
 import { runCommand } from './run.js';
 import { simulateCommand } from './simulate.js';
 import { statusCommand } from './status.js';
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
     manifestCommand(),
     verifyCommand(),
     doctorCommand(),
+    retryCommand(),
     simulateCommand(),
   ]) {
     program.addCommand(command.exitOverride());

@@ -14,7 +14,7 @@
 import { sleep } from '../cxone/clock.js';
 import { CxrecError, describeError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { FinalState, JobRow } from '../state/ledger.js';
+import type { FinalState, JobRow, JobState, RecordingMeta } from '../state/ledger.js';
 import { isFinalState, workingStates } from '../state/ledger.js';
 import { discoverWindow, recheckWaiting } from './discover.js';
 import type { PipelineSettings } from './pipeline-settings.js';
@@ -30,6 +30,11 @@ export interface ExportOptions extends PipelineResources {
   /** Called with each progress snapshot (about once a second). */
   onProgress?: (progress: ExportProgress) => void;
   now?: () => number;
+  /**
+   * The selection (`selection.ts`): only rows it takes count for the end
+   * and the summary (the ledger may hold other rows of the window).
+   */
+  select?: (meta: RecordingMeta) => boolean;
 }
 
 export interface ExportProgress {
@@ -94,8 +99,13 @@ export async function runExport(options: ExportOptions): Promise<ExportSummary> 
     return false;
   }
 
+  const select = options.select;
+  const windowRows = async (states?: readonly JobState[]): Promise<JobRow[]> => {
+    const rows = await ledger.list(states ? { states, created: window } : { created: window });
+    return select ? rows.filter((r) => select(r.meta)) : rows;
+  };
   /** Rows of this window not settled yet: few, so cheap to read every tick. */
-  const openRows = (): Promise<JobRow[]> => ledger.list({ states: workingStates, created: window });
+  const openRows = (): Promise<JobRow[]> => windowRows(workingStates);
   // A whole-window count reads every row of the window: refreshed every few seconds only.
   let windowTally = { total: 0, stored: 0, at: -Infinity };
   const progressTimer = setInterval(() => {
@@ -104,7 +114,7 @@ export async function runExport(options: ExportOptions): Promise<ExportSummary> 
   async function reportProgress(): Promise<void> {
     if (!options.onProgress) return;
     if (now() - windowTally.at > 5000) {
-      const rows = await ledger.list({ created: window });
+      const rows = await windowRows();
       windowTally = {
         total: rows.length,
         stored: rows.filter((r) => r.state === 'stored').length,
@@ -183,7 +193,7 @@ export async function runExport(options: ExportOptions): Promise<ExportSummary> 
   await reportProgress().catch((err: unknown) => log.debug({ err }, 'progress read failed'));
 
   if (!signal.aborted) await runner.housekeeping(signal);
-  const rows = await ledger.list({ created: window });
+  const rows = await windowRows();
   if (settings.sidecars && !signal.aborted) {
     const written = await writeSidecars(store, rows, signal);
     log.debug({ written }, 'metadata sidecars written');

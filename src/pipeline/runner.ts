@@ -22,6 +22,7 @@ import type { DiscoverContext } from './discover.js';
 import { createDownloadPool, type DownloadPoolOptions } from './download-pool.js';
 import type { PipelineSettings } from './pipeline-settings.js';
 import type { RecordingSource } from './recording-source.js';
+import { selectingLedger, type Selection } from './selection.js';
 import { claimSoleProcess } from './sole-process.js';
 import { decodeUploadRef } from './upload-ref.js';
 import { isFatal, newOwnerId, releaseDeadLocalLeases, type WorkerPool } from './workers.js';
@@ -47,6 +48,8 @@ export interface OpenedPipeline extends PipelineResources {
 export interface OpenPipelineOptions {
   /** Wraps the tenant's rate limiter (e.g. to measure waits); gets the ledger already open. */
   wrapLimiter?: (limiter: RateLimiter, ledger: Ledger) => RateLimiter;
+  /** `export --ids/--agent/--skill/--direction`: only these recordings are written to the ledger. */
+  selection?: Selection;
 }
 
 /**
@@ -71,8 +74,9 @@ export async function openPipeline(
       const claim = await claimSoleProcess(resolve(config.stateTarget.path));
       closers.push(() => claim.release());
     }
-    const ledger = await openState(config);
-    closers.push(() => ledger.close());
+    const opened = await openState(config);
+    closers.push(() => opened.close());
+    const ledger = options.selection ? selectingLedger(opened, options.selection) : opened;
     const store = await openStore(config);
     closers.push(async () => store.close?.());
     const { wrapLimiter } = options;

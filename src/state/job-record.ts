@@ -11,6 +11,7 @@ import {
   workingStates,
   type Channel,
   type DiscoveredJob,
+  type ExportRecord,
   type JobRow,
   type LedgerCounts,
   type JobState,
@@ -256,4 +257,51 @@ export function createdDateBounds(window: { from: string; to: string }): { from:
     return new Date(Math.ceil(ms / 1000) * 1000).toISOString().slice(0, 19);
   };
   return { from: bound(window.from), to: bound(window.to) };
+}
+
+/** Final states `retrySettled` may put back to work: every one but `stored` (nothing is fetched twice). */
+export function assertRetryableState(state: string): void {
+  if (state === 'stored' || !isFinalState(state)) {
+    throw new CxrecError(
+      'usage',
+      `cannot retry rows in state ${JSON.stringify(state)}; retry takes one of ${finalStates
+        .filter((s) => s !== 'stored')
+        .join(', ')}`,
+    );
+  }
+}
+
+/** An `exports` row as both drivers return it. */
+export interface ExportRow {
+  id: number;
+  started_at: number;
+  ended_at: number | null;
+  since: string;
+  until: string;
+  selection: string | null;
+  dialect: string;
+  exit_code: number | null;
+  counts: string | null;
+}
+
+export function toExportRecord(r: ExportRow): ExportRecord {
+  let counts: Record<string, number> | null = null;
+  if (r.counts !== null) {
+    try {
+      counts = JSON.parse(r.counts) as Record<string, number>;
+    } catch {
+      counts = null;
+    }
+  }
+  return {
+    id: r.id,
+    startedAt: new Date(r.started_at).toISOString(),
+    endedAt: r.ended_at === null ? null : new Date(r.ended_at).toISOString(),
+    since: r.since,
+    until: r.until,
+    selection: r.selection,
+    dialect: r.dialect,
+    exitCode: r.exit_code,
+    counts,
+  };
 }

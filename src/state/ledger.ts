@@ -166,6 +166,53 @@ export interface LedgerCounts {
   storedBytes: number;
 }
 
+/** Which settled rows `Ledger.retrySettled` puts back to work. */
+export interface RetryFilter {
+  /** A final state other than `stored` (stored rows are never fetched again). */
+  state: Exclude<FinalState, 'stored'>;
+  /** Only rows whose reason contains this text, ignoring case (absent: any reason). */
+  reasonContains?: string;
+  /** ISO-8601 instants, `from ≤ createdDate < to` (absent: every row). */
+  created?: { from: string; to: string };
+  /** Due time of the rows put back (ms since epoch). */
+  now: number;
+}
+
+/** What `Ledger.startExport` records when an export begins. */
+export interface ExportStart {
+  /** ms since epoch. */
+  startedAt: number;
+  /** The window, ISO-8601. */
+  since: string;
+  until: string;
+  /** JSON of the selection (ids file name and count, filters); null for the whole window. */
+  selection: string | null;
+  dialect: string;
+}
+
+/** What `Ledger.finishExport` records when it ends. */
+export interface ExportEnd {
+  /** ms since epoch. */
+  endedAt: number;
+  exitCode: number;
+  /** The window's (selected) rows by state, plus `total` and `unsettled`. */
+  counts: Record<string, number> | null;
+}
+
+/** One `cxrec export` as the ledger recorded it. */
+export interface ExportRecord {
+  id: number;
+  /** ISO-8601. */
+  startedAt: string;
+  endedAt: string | null;
+  since: string;
+  until: string;
+  selection: string | null;
+  dialect: string;
+  exitCode: number | null;
+  counts: Record<string, number> | null;
+}
+
 export interface Ledger {
   /** Where it lives, for messages (a file path, or a postgres URL without password). */
   readonly location: string;
@@ -252,6 +299,22 @@ export interface Ledger {
   acquireLease(name: string, owner: string, leaseMs: number, now: number): Promise<boolean>;
   /** Gives the named lease up if `owner` holds it, so another owner need not wait for it to expire; else nothing. */
   releaseLease(name: string, owner: string): Promise<void>;
+
+  /**
+   * Puts settled rows back to work (`cxrec retry`): rows in `filter.state`
+   * (and matching its reason and window) become `pending`, due at
+   * `filter.now`, with no reason, no lease and their attempts reset, so
+   * the next `export`/`run` claims them. The last error and a staged
+   * upload are kept (the upload is resumed). Returns how many rows moved.
+   */
+  retrySettled(filter: RetryFilter): Promise<number>;
+
+  /** Records the start of an export; returns its id for `finishExport`. */
+  startExport(start: ExportStart): Promise<number>;
+  /** Records how export `id` ended; false when no such export exists. */
+  finishExport(id: number, end: ExportEnd): Promise<boolean>;
+  /** The latest `limit` exports, newest first. */
+  listExports(limit: number): Promise<ExportRecord[]>;
 
   /** Named discovery watermarks (ISO timestamps), e.g. `run` discovery progress. */
   getWatermark(name: string): Promise<string | undefined>;

@@ -12,14 +12,17 @@ import pg from 'pg';
 import { CxrecError, systemCode } from '../errors.js';
 import { redactUrlPassword } from '../redact.js';
 import {
+  assertRetryableState,
   buildCounts,
   compareKey,
   createdDateBounds,
   errorColumns,
   lastPerKey,
   toDiscoveredRecord,
+  toExportRecord,
   toJobRow,
   type DiscoveredRecord,
+  type ExportRow,
   type JobRecord,
 } from './job-record.js';
 import { isFinalState } from './ledger.js';
@@ -27,12 +30,16 @@ import type {
   ClaimOptions,
   Deferral,
   DiscoveredJob,
+  ExportEnd,
+  ExportRecord,
+  ExportStart,
   FinishOutcome,
   JobKey,
   JobRow,
   Ledger,
   LedgerCounts,
   ListFilter,
+  RetryFilter,
   UpsertResult,
 } from './ledger.js';
 import { readMigrations } from './migration-files.js';
@@ -554,6 +561,61 @@ export class PostgresLedger implements Ledger {
 
   async releaseLease(name: string, owner: string): Promise<void> {
     await this.#query('releaseLease', 'DELETE FROM leases WHERE name = $1 AND owner = $2', [name, owner]);
+  }
+
+  async retrySettled(filter: RetryFilter): Promise<number> {
+    assertRetryableState(filter.state);
+    const created = filter.created ? createdDateBounds(filter.created) : undefined;
+    // strpos over lower(): a plain substring, so `%` or `_` in the text match themselves.
+    const { rowCount } = await this.#query(
+      'retrySettled',
+      `UPDATE jobs SET state = 'pending', reason = NULL, attempts = 0, next_run_at = $5,
+         lease_owner = NULL, lease_expires_at = NULL, updated_at = $6
+       WHERE state = $1
+         AND ($2::text IS NULL OR strpos(lower(COALESCE(reason, '')), lower($2::text)) > 0)
+         AND ($3::text IS NULL OR created_date >= $3)
+         AND ($4::text IS NULL OR created_date < $4)`,
+      [
+        filter.state,
+        filter.reasonContains ?? null,
+        created?.from ?? null,
+        created?.to ?? null,
+        filter.now,
+        Date.now(),
+      ],
+    );
+    return rowCount ?? 0;
+  }
+
+  async startExport(start: ExportStart): Promise<number> {
+    const { rows } = await this.#query<{ id: number }>(
+      'startExport',
+      `INSERT INTO exports (started_at, since, until, selection, dialect)
+       VALUES ($1, $2, $3, $4, $5) RETURNING id`,
+      [start.startedAt, start.since, start.until, start.selection, start.dialect],
+    );
+    const id = rows[0]?.id;
+    if (id === undefined)
+      throw new CxrecError('ledger', `ledger startExport returned no id on ${this.location}`);
+    return id;
+  }
+
+  async finishExport(id: number, end: ExportEnd): Promise<boolean> {
+    const { rowCount } = await this.#query(
+      'finishExport',
+      'UPDATE exports SET ended_at = $2, exit_code = $3, counts = $4 WHERE id = $1',
+      [id, end.endedAt, end.exitCode, end.counts === null ? null : JSON.stringify(end.counts)],
+    );
+    return rowCount === 1;
+  }
+
+  async listExports(limit: number): Promise<ExportRecord[]> {
+    const { rows } = await this.#query<ExportRow>(
+      'listExports',
+      'SELECT * FROM exports ORDER BY id DESC LIMIT $1',
+      [Math.max(0, Math.floor(limit))],
+    );
+    return rows.map(toExportRecord);
   }
 
   async getWatermark(name: string): Promise<string | undefined> {

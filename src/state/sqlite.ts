@@ -21,14 +21,17 @@ import Database from 'better-sqlite3';
 
 import { CxrecError } from '../errors.js';
 import {
+  assertRetryableState,
   buildCounts,
   compareKey,
   createdDateBounds,
   errorColumns,
   lastPerKey,
   toDiscoveredRecord,
+  toExportRecord,
   toJobRow,
   type DiscoveredRecord,
+  type ExportRow,
   type JobRecord,
 } from './job-record.js';
 import { isFinalState } from './ledger.js';
@@ -36,12 +39,16 @@ import type {
   ClaimOptions,
   Deferral,
   DiscoveredJob,
+  ExportEnd,
+  ExportRecord,
+  ExportStart,
   FinishOutcome,
   JobKey,
   JobRow,
   Ledger,
   LedgerCounts,
   ListFilter,
+  RetryFilter,
   UpsertResult,
 } from './ledger.js';
 import { readMigrations } from './migration-files.js';
@@ -582,6 +589,72 @@ export class SqliteLedger implements Ledger {
       this.#db.prepare('DELETE FROM leases WHERE name = ? AND owner = ?').run(name, owner),
     );
     return;
+  }
+
+  async retrySettled(filter: RetryFilter): Promise<number> {
+    assertRetryableState(filter.state);
+    const created = filter.created ? createdDateBounds(filter.created) : undefined;
+    // instr over lower(): a plain substring, so `%` or `_` in the text match themselves.
+    return this.#changes(
+      'retrySettled',
+      `UPDATE jobs SET state = 'pending', reason = NULL, attempts = 0, next_run_at = @now,
+               lease_owner = NULL, lease_expires_at = NULL, updated_at = @wall
+             WHERE state = @state
+               AND (@reason IS NULL OR instr(lower(COALESCE(reason, '')), lower(@reason)) > 0)
+               AND (@from IS NULL OR created_date >= @from)
+               AND (@to IS NULL OR created_date < @to)`,
+      {
+        state: filter.state,
+        reason: filter.reasonContains ?? null,
+        from: created?.from ?? null,
+        to: created?.to ?? null,
+        now: filter.now,
+        wall: Date.now(),
+      },
+    );
+  }
+
+  async startExport(start: ExportStart): Promise<number> {
+    const id = this.#sync(
+      'startExport',
+      () =>
+        this.#db
+          .prepare(
+            `INSERT INTO exports (started_at, since, until, selection, dialect)
+           VALUES (@started_at, @since, @until, @selection, @dialect)`,
+          )
+          .run({
+            started_at: start.startedAt,
+            since: start.since,
+            until: start.until,
+            selection: start.selection,
+            dialect: start.dialect,
+          }).lastInsertRowid,
+    );
+    return Number(id);
+  }
+
+  async finishExport(id: number, end: ExportEnd): Promise<boolean> {
+    const changes = this.#changes(
+      'finishExport',
+      `UPDATE exports SET ended_at = @ended_at, exit_code = @exit_code, counts = @counts WHERE id = @id`,
+      {
+        id,
+        ended_at: end.endedAt,
+        exit_code: end.exitCode,
+        counts: end.counts === null ? null : JSON.stringify(end.counts),
+      },
+    );
+    return changes === 1;
+  }
+
+  async listExports(limit: number): Promise<ExportRecord[]> {
+    const rows = this.#sync('listExports', () =>
+      this.#db
+        .prepare<{ limit: number }, ExportRow>(`SELECT * FROM exports ORDER BY id DESC LIMIT @limit`)
+        .all({ limit: Math.max(0, Math.floor(limit)) }),
+    );
+    return rows.map(toExportRecord);
   }
 
   async getWatermark(name: string): Promise<string | undefined> {

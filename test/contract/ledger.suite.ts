@@ -900,5 +900,136 @@ export function ledgerSuite(name: string, open: () => Promise<LedgerFixture>): v
         assert.doesNotMatch(ledger.location, /:[^:/@]+@/, 'no password in the location');
       });
     });
+
+    describe('retrySettled', () => {
+      /** Claims and ends each id in `state` with `reason`, one at a time. */
+      async function settle(ids: string[], state: 'failed' | 'purged', reason: string): Promise<void> {
+        for (const id of ids) {
+          const row = await claimOne(ledger, 'w1');
+          assert.equal(row.recordingId, id);
+          assert.ok(
+            await ledger.finish(key(id), 'w1', { state, reason, errorCode: 'storage', errorMessage: 'boom' }),
+          );
+        }
+      }
+
+      test('puts failed rows back to pending, due now, attempts reset, and says how many', async () => {
+        await ledger.upsertDiscovered([job('r1'), job('r2')]);
+        await settle(['r1', 'r2'], 'failed', 'gave up after 6 attempts: storage');
+        const moved = await ledger.retrySettled({ state: 'failed', now: T0 + 1000 });
+        assert.equal(moved, 2);
+        const r1 = await mustGet(ledger, key('r1'));
+        assert.equal(r1.state, 'pending');
+        assert.equal(r1.reason, null);
+        assert.equal(r1.attempts, 0);
+        assert.equal(r1.nextRunAt, T0 + 1000);
+        assert.equal(r1.leaseOwner, null);
+        // The last error stays for the operator until the next one.
+        assert.equal(r1.lastErrorCode, 'storage');
+        // And the next claim takes them again.
+        const claimed = await ledger.claim({ owner: 'w2', limit: 10, leaseMs: lease, now: T0 + 1000 });
+        assert.deepEqual(claimed.map((r) => r.recordingId).sort(), ['r1', 'r2']);
+        assert.equal(await ledger.retrySettled({ state: 'failed', now: T0 }), 0, 'nothing left to retry');
+      });
+
+      test('matches the reason as a substring ignoring case, and only the state asked for', async () => {
+        await ledger.upsertDiscovered([job('r1'), job('r2'), job('r3')]);
+        await settle(['r1'], 'failed', 'gave up after 6 attempts: storage 100%_full');
+        await settle(['r2'], 'failed', 'media_host_refused');
+        await settle(['r3'], 'purged', 'media purged by retention');
+        assert.equal(await ledger.retrySettled({ state: 'failed', reasonContains: '100%_FULL', now: T0 }), 1);
+        assert.equal((await mustGet(ledger, key('r1'))).state, 'pending');
+        assert.equal((await mustGet(ledger, key('r2'))).state, 'failed');
+        // `%` and `_` are no wildcards.
+        assert.equal(await ledger.retrySettled({ state: 'failed', reasonContains: 'media%', now: T0 }), 0);
+        assert.equal((await mustGet(ledger, key('r3'))).state, 'purged');
+        assert.equal(await ledger.retrySettled({ state: 'purged', now: T0 }), 1);
+        assert.equal((await mustGet(ledger, key('r3'))).state, 'pending');
+      });
+
+      test('keeps to the createdDate window', async () => {
+        await ledger.upsertDiscovered([
+          job('early', { meta: meta('early', { createdDate: '2024-05-01T08:00:00Z' }) }),
+          job('late', { meta: meta('late', { createdDate: '2024-05-01T12:00:00Z' }) }),
+        ]);
+        await settle(['early', 'late'], 'failed', 'x');
+        const moved = await ledger.retrySettled({
+          state: 'failed',
+          created: { from: '2024-05-01T10:00:00Z', to: '2024-05-02T00:00:00Z' },
+          now: T0,
+        });
+        assert.equal(moved, 1);
+        assert.equal((await mustGet(ledger, key('late'))).state, 'pending');
+        assert.equal((await mustGet(ledger, key('early'))).state, 'failed');
+      });
+
+      test('refuses stored and working states', async () => {
+        for (const state of ['stored', 'pending', 'nonsense']) {
+          await assert.rejects(
+            ledger.retrySettled({ state: state as 'failed', now: T0 }),
+            (err: unknown) => err instanceof Error && /cannot retry rows in state/.test(err.message),
+          );
+        }
+      });
+    });
+
+    describe('exports', () => {
+      test('records an export from start to end, newest first', async () => {
+        assert.deepEqual(await ledger.listExports(10), []);
+        const first = await ledger.startExport({
+          startedAt: T0,
+          since: '2024-05-01T00:00:00.000Z',
+          until: '2024-05-02T00:00:00.000Z',
+          selection: null,
+          dialect: 'recording-api',
+        });
+        const second = await ledger.startExport({
+          startedAt: T0 + 60_000,
+          since: '2024-05-02T00:00:00.000Z',
+          until: '2024-05-03T00:00:00.000Z',
+          selection: '{"ids":{"file":"ids.txt","count":3}}',
+          dialect: 'platform',
+        });
+        assert.notEqual(first, second);
+        assert.equal(
+          await ledger.finishExport(first, {
+            endedAt: T0 + 5000,
+            exitCode: 1,
+            counts: { total: 3, stored: 2, failed: 1 },
+          }),
+          true,
+        );
+        assert.equal(await ledger.finishExport(999_999, { endedAt: T0, exitCode: 0, counts: null }), false);
+        const listed = await ledger.listExports(10);
+        assert.deepEqual(listed, [
+          {
+            id: second,
+            startedAt: new Date(T0 + 60_000).toISOString(),
+            endedAt: null,
+            since: '2024-05-02T00:00:00.000Z',
+            until: '2024-05-03T00:00:00.000Z',
+            selection: '{"ids":{"file":"ids.txt","count":3}}',
+            dialect: 'platform',
+            exitCode: null,
+            counts: null,
+          },
+          {
+            id: first,
+            startedAt: new Date(T0).toISOString(),
+            endedAt: new Date(T0 + 5000).toISOString(),
+            since: '2024-05-01T00:00:00.000Z',
+            until: '2024-05-02T00:00:00.000Z',
+            selection: null,
+            dialect: 'recording-api',
+            exitCode: 1,
+            counts: { total: 3, stored: 2, failed: 1 },
+          },
+        ]);
+        assert.deepEqual(
+          (await ledger.listExports(1)).map((e) => e.id),
+          [second],
+        );
+      });
+    });
   });
 }
