@@ -63,11 +63,11 @@ describe('notifications', () => {
 
   before(async () => {
     sim = await startSimulator({
-      recordings: 12,
+      recordings: 8,
       seed: 5,
       timeScale: 600,
       rateLimit: { requests: 100_000, windowSeconds: 60 },
-      mix: { lateIndexed: 0 },
+      mix: { lateIndexed: 0, stillProcessing: 0 },
       media: { minBytes: 2048, maxBytes: 8192 },
     });
     dir = await mkdtemp(join(tmpdir(), 'cxrec-notify-'));
@@ -106,7 +106,7 @@ describe('notifications', () => {
       const counts = body.counts as Record<string, number>;
       assert.equal(
         Object.values(counts).reduce((a, b) => a + b, 0),
-        12,
+        8,
       );
       assert.ok(counts.stored! > 0);
       assert.equal(typeof body.durationSeconds, 'number');
