@@ -23,12 +23,12 @@ function shQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-/** Runs `argv` on a pty of 120 columns; resolves with everything the terminal received. */
+/** Runs `argv` on a pty of 160 columns; resolves with everything the terminal received. */
 function onTerminal(
   argv: readonly string[],
   env: NodeJS.ProcessEnv,
 ): Promise<{ code: number | null; output: string }> {
-  const command = `stty cols 120 rows 40; exec ${argv.map(shQuote).join(' ')}`;
+  const command = `stty cols 160 rows 40; exec ${argv.map(shQuote).join(' ')}`;
   const child = spawn('script', ['-q', '-e', '-c', command, '/dev/null'], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, TERM: 'xterm', ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -101,7 +101,7 @@ describe('export on a terminal', () => {
         /settled.*\d\d:\d\d:\d\d (INFO|WARN|ERROR)/,
         `no log line run into the progress line${shown}`,
       );
-      assert.ok(line.length <= 120, `no line wider than the terminal${shown}`);
+      assert.ok(line.length <= 160, `no line wider than the terminal${shown}`);
     }
     assert.match(output, /Export finished/);
   });
