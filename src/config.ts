@@ -82,6 +82,8 @@ export interface Config {
   s3KmsKeyId: string | undefined;
   s3ForcePathStyle: boolean;
   httpPort: number | undefined;
+  /** Where to POST notifications; its path may hold a webhook token: never log it whole. */
+  notifyUrl: string | undefined;
   logLevel: LogLevel;
 }
 
@@ -115,6 +117,7 @@ export const settingNames = [
   'CXREC_S3_KMS_KEY_ID',
   'CXREC_S3_FORCE_PATH_STYLE',
   'CXREC_HTTP_PORT',
+  'CXREC_NOTIFY_URL',
   'CXREC_LOG_LEVEL',
 ] as const;
 type SettingName = (typeof settingNames)[number];
@@ -139,6 +142,8 @@ const secretNames = new Set<string>([
   'AWS_SESSION_TOKEN',
   'AZURE_STORAGE_CONNECTION_STRING',
   'AZURE_STORAGE_SAS_TOKEN',
+  // A webhook URL's path is its token.
+  'CXREC_NOTIFY_URL',
 ]);
 
 const examples: Record<SettingName, string> = {
@@ -170,6 +175,7 @@ const examples: Record<SettingName, string> = {
   CXREC_S3_KMS_KEY_ID: 'arn:aws:kms:us-east-1:111122223333:key/abcd-1234',
   CXREC_S3_FORCE_PATH_STYLE: 'true',
   CXREC_HTTP_PORT: '9464',
+  CXREC_NOTIFY_URL: 'https://hooks.slack.com/services/<your webhook>',
   CXREC_LOG_LEVEL: 'info',
 };
 
@@ -273,6 +279,16 @@ const schema = z.object({
   CXREC_S3_KMS_KEY_ID: nonEmpty.optional(),
   CXREC_S3_FORCE_PATH_STYLE: booleanSetting.default(false),
   CXREC_HTTP_PORT: wholeNumber(0, 65_535).optional(),
+  CXREC_NOTIFY_URL: z
+    .string()
+    .trim()
+    .superRefine((v, ctx) => {
+      const problem = urlSchemeProblem(v);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      else if (new URL(v).username !== '' || new URL(v).password !== '')
+        ctx.addIssue({ code: 'custom', message: 'must not carry a user name or password' });
+    })
+    .optional(),
   CXREC_LOG_LEVEL: z
     .enum(['debug', 'info', 'warn', 'error'], 'must be debug, info, warn or error')
     .default('info'),
@@ -380,6 +396,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     s3KmsKeyId: s.CXREC_S3_KMS_KEY_ID,
     s3ForcePathStyle: s.CXREC_S3_FORCE_PATH_STYLE,
     httpPort: s.CXREC_HTTP_PORT,
+    notifyUrl: s.CXREC_NOTIFY_URL,
     logLevel: s.CXREC_LOG_LEVEL,
   };
 }

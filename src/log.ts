@@ -1,14 +1,15 @@
 /**
  * The pino root logger. Logs go to stderr so that stdout stays clean for
  * what commands print (`status --json`, `manifest`): JSON lines when stderr
- * is not a terminal, readable lines when it is. Every record passes through
+ * is not a terminal; on a terminal one short line per record above the live
+ * progress line (`terminal.ts`), error stacks only at `debug`. Every record passes through
  * the redaction in `redact.ts`, so a secret, token or presigned-URL
  * signature cannot reach a log at any level.
  */
 import { pino, stdSerializers, type Logger, type LevelWithSilent } from 'pino';
-import pretty from 'pino-pretty';
 
 import { REDACTED, scrubText, scrubValue, secretKeys } from './redact.js';
+import { formatLogLine, stderrStatusLine, type StatusLine } from './terminal.js';
 
 export type { Logger } from 'pino';
 
@@ -31,18 +32,11 @@ export interface LoggerOptions {
 export function createLogger(options: LoggerOptions = {}): Logger {
   const destination = options.destination ?? process.stderr;
   const usePretty = options.pretty ?? (destination === process.stderr && process.stderr.isTTY);
-  const stream = usePretty
-    ? pretty({
-        destination: 2,
-        sync: true,
-        colorize: true,
-        translateTime: 'SYS:HH:MM:ss',
-        ignore: 'pid,hostname',
-      })
-    : destination;
+  const level = options.level ?? 'info';
+  const stream = usePretty ? terminalDestination(destination, level === 'debug') : destination;
   return pino(
     {
-      level: options.level ?? 'info',
+      level,
       base: null,
       redact: { paths: redactPaths, censor: REDACTED },
       serializers: {
@@ -63,6 +57,22 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     },
     stream,
   );
+}
+
+/** Readable lines, printed above stderr's progress line when there is one. */
+function terminalDestination(
+  destination: NodeJS.WritableStream,
+  stacks: boolean,
+): { write(s: string): void } {
+  const status: StatusLine | undefined = destination === process.stderr ? stderrStatusLine() : undefined;
+  const colour = destination === process.stderr && process.stderr.isTTY;
+  return {
+    write(s: string) {
+      const line = formatLogLine(JSON.parse(s) as Record<string, unknown>, { stacks, colour });
+      if (status) status.print(line);
+      else destination.write(line);
+    },
+  };
 }
 
 let root: Logger | undefined;

@@ -1,9 +1,15 @@
+import { hostname } from 'node:os';
+
 import { Command, Option } from 'commander';
 
-import { CxrecError } from '../errors.js';
+import { CxrecError, describeError } from '../errors.js';
+import { countsFields, createNotifier, type Notification } from '../notify.js';
 import { runExport, type ExportSummary } from '../pipeline/export-job.js';
 import { openPipeline } from '../pipeline/runner.js';
 import { isWholeWindow, selects } from '../pipeline/selection.js';
+import { groupReasons } from '../reason-groups.js';
+import { retriesByKind, retriesSoFar } from '../retry-tally.js';
+import { stderrStatusLine } from '../terminal.js';
 import { commandContext, shutdownSignal } from './command-context.js';
 import { dryRunExport } from './export-dry-run.js';
 import {
@@ -17,6 +23,9 @@ import {
   type ExportFlags,
 } from './export-selection.js';
 import { formatBytes, formatDuration, progressDisplay } from './progress-display.js';
+
+/** How long an ending export waits for its notification, at most. */
+export const notifyWaitMs = 10_000;
 
 export function exportCommand(): Command {
   return new Command('export')
@@ -72,6 +81,7 @@ export function exportCommand(): Command {
         return;
       }
 
+      const started = Date.now();
       const pipeline = await openPipeline(config, log, { selection });
       const recorded = await startExportRecord(pipeline.ledger, { since, until, selection, config }).catch(
         async (err: unknown) => {
@@ -80,7 +90,19 @@ export function exportCommand(): Command {
         },
       );
       const shutdown = shutdownSignal(log);
-      const display = progressDisplay();
+      const notifier =
+        config.notifyUrl === undefined
+          ? undefined
+          : createNotifier({ url: config.notifyUrl, log, backoffSeconds: config.backoffSeconds });
+      const display = progressDisplay({
+        status: stderrStatusLine(),
+        extras: () => ({
+          retries: retriesSoFar(),
+          apiCalls: pipeline.cxone.apiStats.total(),
+          apiLimitPerMinute: config.rateLimitPerMinute,
+        }),
+      });
+      const window = { since: since.toISOString(), until: until.toISOString() };
       let summary: ExportSummary;
       let notFound: string[] = [];
       try {
@@ -100,19 +122,83 @@ export function exportCommand(): Command {
           throw err;
         }
         await recorded.finish({ summary, signal: shutdown.received() }, log);
+      } catch (err) {
+        display.done();
+        if (notifier) {
+          notifier.send(exportFailedNotification(window, err, Date.now() - started));
+          await notifier.settle(notifyWaitMs);
+        }
+        throw err;
       } finally {
         display.done();
         shutdown.dispose();
         await pipeline.close();
       }
-      const calls = Object.values(pipeline.cxone.apiStats.snapshot()).reduce(
-        (sum, byStatus) => sum + Object.values(byStatus).reduce((a, b) => a + b, 0),
-        0,
-      );
-      process.stdout.write(formatSummary(summary, calls));
+      const calls = pipeline.cxone.apiStats.total();
+      process.stdout.write(formatSummary(summary, calls, retriesByKind()));
       if (notFound.length > 0) process.stdout.write(formatNotFound(notFound, selection));
       process.exitCode = exportExitCode({ summary, signal: shutdown.received() });
+      if (notifier) {
+        notifier.send(exportNotification(window, summary, process.exitCode, calls));
+        await notifier.settle(notifyWaitMs);
+      }
     });
+}
+
+/** What `CXREC_NOTIFY_URL` receives when an export ends. */
+export function exportNotification(
+  window: { since: string; until: string },
+  s: ExportSummary,
+  exitCode: number,
+  apiCalls: number,
+): Notification {
+  const host = hostname();
+  const { counts, reasons } = countsFields(s.byState);
+  const shown = Object.entries(counts)
+    .sort((a, b) => b[1] - a[1])
+    .map(([state, n]) => `${n} ${state}`);
+  if (s.unsettled > 0) shown.push(`${s.unsettled} not settled`);
+  const how = s.interrupted ? 'stopped before the end' : 'finished';
+  return {
+    text:
+      `cxrec export ${window.since} – ${window.until} on ${host} ${how}: ${shown.join(', ') || 'nothing in the window'} ` +
+      `(${formatBytes(s.bytesDownloaded)} in ${formatDuration(s.elapsedMs)}); exit ${exitCode}`,
+    event: 'export_finished',
+    host,
+    window,
+    exitCode,
+    interrupted: s.interrupted,
+    total: s.total,
+    unsettled: s.unsettled,
+    counts,
+    reasons,
+    bytes: s.bytesDownloaded,
+    durationSeconds: Math.round(s.elapsedMs / 1000),
+    apiCalls,
+    retries: retriesSoFar(),
+  };
+}
+
+/** What `CXREC_NOTIFY_URL` receives when an export stops on an error (exit 3, say). */
+export function exportFailedNotification(
+  window: { since: string; until: string },
+  err: unknown,
+  elapsedMs: number,
+): Notification {
+  const host = hostname();
+  const exitCode = err instanceof CxrecError ? err.exitCode : 1;
+  const { code, message } = describeError(err);
+  return {
+    text: `cxrec export ${window.since} – ${window.until} on ${host} stopped: ${message}; exit ${exitCode}`,
+    event: 'export_finished',
+    host,
+    window,
+    exitCode,
+    interrupted: true,
+    error: { code, message },
+    durationSeconds: Math.round(elapsedMs / 1000),
+    retries: retriesSoFar(),
+  };
 }
 
 /** ISO-8601 with a date and, when a time is given, a zone (`Z` or `±hh:mm`); a bare date is UTC midnight. */
@@ -128,7 +214,11 @@ export function parseInstant(value: string, flag: string): Date {
   return date;
 }
 
-export function formatSummary(s: ExportSummary, apiCalls: number): string {
+export function formatSummary(
+  s: ExportSummary,
+  apiCalls: number,
+  retries: Readonly<Record<string, number>> = {},
+): string {
   const lines: string[] = [];
   lines.push('');
   lines.push(
@@ -137,7 +227,7 @@ export function formatSummary(s: ExportSummary, apiCalls: number): string {
   lines.push('');
   const rows: [string, string, number][] = [];
   for (const [state, reasons] of Object.entries(s.byState)) {
-    for (const [reason, n] of Object.entries(reasons)) rows.push([state, reason, n]);
+    for (const [reason, n] of Object.entries(groupReasons(reasons))) rows.push([state, reason, n]);
   }
   rows.sort((a, b) => a[0].localeCompare(b[0]) || b[2] - a[2]);
   if (s.unsettled > 0) rows.push(['(not settled yet)', '', s.unsettled]);
@@ -154,6 +244,13 @@ export function formatSummary(s: ExportSummary, apiCalls: number): string {
     `${formatBytes(s.bytesDownloaded)} downloaded in ${formatDuration(s.elapsedMs)}; ` +
       `${apiCalls} API calls (${stored > 0 ? (apiCalls / stored).toFixed(3) : '-'} per stored object), ${s.listings} full listings.`,
   );
+  const retried = Object.entries(retries).filter(([, n]) => n > 0);
+  if (retried.length > 0) {
+    const total = retried.reduce((a, [, n]) => a + n, 0);
+    lines.push(
+      `${total} transient fault${total === 1 ? '' : 's'} absorbed by retries (${retried.map(([k, n]) => `${k} ${n}`).join(', ')}); details at CXREC_LOG_LEVEL=debug.`,
+    );
+  }
   lines.push('');
   return lines.join('\n');
 }

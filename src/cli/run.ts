@@ -1,10 +1,13 @@
 import { Command } from 'commander';
 
+import { createNotifier, FailureNotices } from '../notify.js';
+
 import { runService, type ServiceState } from '../pipeline/service-job.js';
 import { openPipeline, type OpenedPipeline } from '../pipeline/runner.js';
 import { startServiceHttp, type ServiceHttp } from '../service/http-server.js';
 import { createServiceMetrics, type ServiceMetrics } from '../service/metrics.js';
 import { commandContext, shutdownSignal } from './command-context.js';
+import { notifyWaitMs } from './export.js';
 
 export function runCommand(): Command {
   return new Command('run')
@@ -31,6 +34,7 @@ export function runCommand(): Command {
             ledger,
             apiStats: () => holder.pipeline?.cxone.apiStats,
             retentionDays: config.retentionDays,
+            rateLimitPerMinute: config.rateLimitPerMinute,
             now: () => Date.now(),
           });
           return holder.metrics.meter(limiter);
@@ -38,6 +42,11 @@ export function runCommand(): Command {
       });
       holder.pipeline = pipeline;
       const shutdown = shutdownSignal(log);
+      const notifier =
+        config.notifyUrl === undefined
+          ? undefined
+          : createNotifier({ url: config.notifyUrl, log, backoffSeconds: config.backoffSeconds });
+      const failures = notifier ? new FailureNotices(notifier) : undefined;
       let running = true;
       let http: ServiceHttp | undefined;
       try {
@@ -66,11 +75,15 @@ export function runCommand(): Command {
             signal: shutdown.signal,
             onJobDone: (outcome, ms) => metrics.jobDone(outcome, ms),
             onBytes: (n) => metrics.bytes(n),
+            onPass: () => metrics.discoveryPassed(Date.now()),
+            ...(failures ? { onFailed: (job, reason) => failures.failed(job, reason) } : {}),
           },
           state,
         );
       } finally {
         running = false;
+        failures?.stop();
+        await notifier?.settle(notifyWaitMs);
         shutdown.dispose();
         await http?.close();
         await pipeline.close();

@@ -9,6 +9,7 @@
  */
 import { CxrecError, isAbortError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { noteRetry } from '../retry-tally.js';
 import { sleep, systemClock, type Clock } from './clock.js';
 import { backoffDelayMs, type ResolvedRetryPolicy } from './retry-policy.js';
 import { SingleFlight } from './single-flight.js';
@@ -84,7 +85,7 @@ export class TokenProvider implements AccessTokenSource {
 
   invalidate(token: string): void {
     if (this.current?.accessToken === token) {
-      this.options.logger.info({ clientId: this.clientId }, 'CXone refused the access token; renewing it');
+      this.options.logger.debug({ clientId: this.clientId }, 'CXone refused the access token; renewing it');
       this.current = undefined;
     }
   }
@@ -110,7 +111,8 @@ export class TokenProvider implements AccessTokenSource {
         ) {
           throw err;
         }
-        this.options.logger.warn(
+        noteRetry('credentials');
+        this.options.logger.debug(
           { clientId: this.clientId, refusal },
           'CXone token endpoint refused the credentials; trying again',
         );

@@ -20,6 +20,7 @@ import { request } from 'undici';
 
 import { CxrecError, isAbortError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { noteRetry } from '../retry-tally.js';
 import { abortedError, sleep, systemClock, type Clock } from './clock.js';
 import type { RateLimiter } from './rate-limiter.js';
 import {
@@ -136,7 +137,9 @@ export class Transport<E extends string = Endpoint> {
           ? ({ retry: false } as const)
           : decideRetry(cause, bump(counts, cause), this.options.retry);
       if (!decision.retry) throw this.finalError(spec, cause, answeredOnce, counts);
-      this.options.logger.warn(
+      // Absorbed by the retry: counted, and visible only at debug.
+      noteRetry('api');
+      this.options.logger.debug(
         {
           endpoint: spec.endpoint,
           ...spec.context,

@@ -30,6 +30,8 @@ export interface DownloadPoolOptions {
   onJobDone?: (outcome: JobOutcome, durationMs: number, job: JobRow) => void;
   /** Which errors stop the pool. @default isFatal */
   isFatal?: (err: unknown) => err is CxrecError;
+  /** After a row was written `failed`. */
+  onFailed?: (job: JobRow, reason: string) => void;
 }
 
 export function createDownloadPool(options: DownloadPoolOptions): WorkerPool {
@@ -41,6 +43,7 @@ export function createDownloadPool(options: DownloadPoolOptions): WorkerPool {
     concurrency: settings.concurrency,
     waiting: { pollSeconds: settings.pollSeconds, maxProcessingMinutes: settings.maxProcessingMinutes },
     ...(options.isFatal ? { isFatal: options.isFatal } : {}),
+    ...(options.onFailed ? { onFailed: options.onFailed } : {}),
     backoff,
     log: options.log,
     now,

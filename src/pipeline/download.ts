@@ -26,6 +26,7 @@ import { StreamDigests, type DigestResult } from './digests.js';
 import { transferMedia } from './media-transfer.js';
 import { decodeUploadRef, encodeUploadRef } from './upload-ref.js';
 import type { Channel } from '../state/ledger.js';
+import { noteRetry } from '../retry-tally.js';
 import type { JobOutcome } from './job-outcome.js';
 import { probeMedia } from './media-probe.js';
 import type { LinkAnswer, MediaLink, RecordingSource } from './recording-source.js';
@@ -208,7 +209,7 @@ async function resumeStaged(run: JobRun, upload: StagedUpload, key: string): Pro
   const digests = new StreamDigests();
   if (upload.stagedBytes > 0 && upload.readStaged) {
     await digests.consume(upload.readStaged({ signal: run.signal }), run.signal);
-    run.log.info({ resumedAt: upload.stagedBytes }, 'resuming a staged upload');
+    run.log.debug({ resumedAt: upload.stagedBytes }, 'resuming a staged upload');
   }
   return digests;
 }
@@ -300,7 +301,8 @@ function logResume(
   attempt: number,
   upload: Pick<StagedUpload, 'bytesWritten'>,
 ): void {
-  run.log.info(
+  noteRetry('media');
+  run.log.debug(
     { err: describeError(err), attempt, at: upload.bytesWritten },
     'media transfer interrupted, resuming',
   );

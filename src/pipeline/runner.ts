@@ -18,6 +18,7 @@ import type { Logger } from '../log.js';
 import { openCxone, openState, openStore, type CxoneRuntime } from '../runtime.js';
 import { isFinalState, workingStates, type Ledger } from '../state/ledger.js';
 import type { ObjectStore } from '../storage/object-store.js';
+import { noteRetry } from '../retry-tally.js';
 import type { DiscoverContext } from './discover.js';
 import { createDownloadPool, type DownloadPoolOptions } from './download-pool.js';
 import type { PipelineSettings } from './pipeline-settings.js';
@@ -202,7 +203,8 @@ async function retryTransient<T>(
     } catch (err) {
       if (signal.aborted || isFatal(err) || !isRetryable(err) || attempt >= attempts) throw err;
       const delayMs = backoffDelayMs(attempt, { baseMs, capMs: 60_000, random: Math.random });
-      log.warn({ err, attempt, retryInMs: delayMs }, `${what} failed; trying again`);
+      noteRetry(what === 'ledger read' ? 'ledger' : 'listing');
+      log.debug({ err, attempt, retryInMs: delayMs }, `${what} failed; trying again`);
       await sleep(delayMs, signal);
     }
   }

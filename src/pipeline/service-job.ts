@@ -52,6 +52,8 @@ export interface ServiceOptions extends PipelineResources {
   now?: () => number;
   onJobDone?: (outcome: JobOutcome, durationMs: number) => void;
   onBytes?: (n: number) => void;
+  /** After a row was written `failed`. */
+  onFailed?: (job: JobRow, reason: string) => void;
   /** After every discovery pass this process ran. */
   onPass?: (pass: { listed: number; inserted: number; from: string; to: string }) => void;
 }

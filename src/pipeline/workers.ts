@@ -11,11 +11,11 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 
-import { sleep } from '../cxone/clock.js';
 import { backoffDelayMs } from '../cxone/retry-policy.js';
 import { CxrecError, describeError, failureReason, isAbortError, isRetryable } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { JobRow, Ledger } from '../state/ledger.js';
+import { noteRetry } from '../retry-tally.js';
 import type { JobOutcome } from './job-outcome.js';
 import { nextRecheckAt, processingGivenUp } from './recording-policy.js';
 
@@ -60,6 +60,8 @@ export interface WorkerPoolOptions {
   waiting: { pollSeconds: number; maxProcessingMinutes: number };
   /** Called for an outcome of kind `fallback` before the row is finished. */
   onFallback(job: JobRow): Promise<void>;
+  /** After a row was written `failed` (a person should look: `run` notifies). */
+  onFailed?: (job: JobRow, reason: string) => void;
   log: Logger;
   now(): number;
 }
@@ -114,7 +116,8 @@ export class WorkerPool {
                 : new CxrecError('ledger', 'claiming jobs failed', { cause: err });
             break;
           }
-          this.options.log.warn({ err }, 'claiming jobs failed; trying again');
+          noteRetry('ledger');
+          this.options.log.debug({ err }, 'claiming jobs failed; trying again');
           await this.idle(signal, 2_000);
           continue;
         }
@@ -145,7 +148,10 @@ export class WorkerPool {
         (held) => {
           if (!held) lost.abort(new CxrecError('aborted', 'lease lost', { context: key }));
         },
-        (err: unknown) => log.warn({ err, ...key }, 'lease renewal failed'),
+        (err: unknown) => {
+          noteRetry('ledger');
+          log.debug({ err, ...key }, 'lease renewal failed');
+        },
       );
     }, this.leaseMs / 3);
 
@@ -189,7 +195,10 @@ export class WorkerPool {
           ...(outcome.stored ? { stored: outcome.stored } : {}),
           ...error,
         });
-        if (outcome.state === 'failed') log.warn({ ...key, reason: outcome.reason }, 'recording failed');
+        if (outcome.state === 'failed') {
+          log.warn({ ...key, reason: outcome.reason }, 'recording failed');
+          this.options.onFailed?.(job, outcome.reason);
+        }
         return;
       }
       case 'fallback':
@@ -239,13 +248,15 @@ export class WorkerPool {
         const outage = outcome.error instanceof CxrecError && outcome.error.code === 'unreachable';
         const attempts = outage ? job.attempts : job.attempts + 1;
         if (attempts >= this.maxJobAttempts) {
+          const reason = `gave up after ${attempts} attempts: ${code}`;
           await ledger.finish(key, owner, {
             state: 'failed',
-            reason: `gave up after ${attempts} attempts: ${code}`,
+            reason,
             errorCode: code,
             errorMessage: message,
           });
           log.warn({ ...key, code, message }, 'recording failed after retries');
+          this.options.onFailed?.(job, reason);
           return;
         }
         const retryAfter = outcome.error instanceof CxrecError ? (outcome.error.retryAfterMs ?? 0) : 0;
@@ -257,23 +268,32 @@ export class WorkerPool {
           errorCode: code,
           errorMessage: message,
         });
-        log.info({ ...key, code, attempts, retryInMs: delay }, 'job deferred after a transient fault');
+        noteRetry('job');
+        log.debug({ ...key, code, attempts, retryInMs: delay }, 'job deferred after a transient fault');
         return;
       }
     }
   }
 
+  /**
+   * Waits `ms`, until `notify()`, or until `signal` fires. A wake-up ends the
+   * timer and the abort listener too: a sleep left running after each wake
+   * piled up listeners on the run's signal (Node's MaxListenersExceededWarning
+   * on the operator's terminal).
+   */
   private async idle(signal: AbortSignal, ms: number): Promise<void> {
-    const woken = new Promise<void>((resolve) => {
-      this.wake = resolve;
+    if (signal.aborted) return;
+    await new Promise<void>((resolve) => {
+      const finish = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', finish);
+        if (this.wake === finish) this.wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(finish, ms);
+      signal.addEventListener('abort', finish, { once: true });
+      this.wake = finish;
     });
-    try {
-      await Promise.race([sleep(ms, signal), woken]);
-    } catch (err) {
-      if (!isAbortError(err)) throw err;
-    } finally {
-      this.wake = undefined;
-    }
   }
 }
 

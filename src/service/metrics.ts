@@ -9,6 +9,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { ApiStats } from '../cxone/stats.js';
 import type { RateLimiter, RatePermit } from '../cxone/rate-limiter.js';
 import type { JobOutcome } from '../pipeline/job-outcome.js';
+import { retriesByKind } from '../retry-tally.js';
 import { finalStates, workingStates, type Ledger, type LedgerCounts } from '../state/ledger.js';
 
 const DAY_MS = 86_400_000;
@@ -21,12 +22,16 @@ export interface ServiceMetrics {
   bytes(n: number): void;
   /** Wraps a limiter so the time callers wait for it is measured. */
   meter(limiter: RateLimiter): RateLimiter;
+  /** A discovery pass of this process completed (epoch ms). */
+  discoveryPassed(at: number): void;
 }
 
 export interface MetricsSources {
   ledger: Ledger;
   apiStats: () => ApiStats<string> | undefined;
   retentionDays: number;
+  /** CXREC_RATE_LIMIT, exported so dashboards can show budget use as a fraction. */
+  rateLimitPerMinute?: number;
   now: () => number;
 }
 
@@ -137,6 +142,33 @@ export function createServiceMetrics(sources: MetricsSources): ServiceMetrics {
     buckets: [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600],
     registers: [registry],
   });
+  const lastDiscovery = new Gauge({
+    name: 'cxrec_last_discovery_success_timestamp_seconds',
+    help: 'When this process last completed a discovery pass (Unix seconds; 0: never, or not the discoverer)',
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'cxrec_rate_limit_per_minute',
+    help: 'CXREC_RATE_LIMIT: API requests per minute allowed for the whole tenant',
+    registers: [registry],
+    collect() {
+      this.set(sources.rateLimitPerMinute ?? 0);
+    },
+  });
+  const seenRetries = new Map<string, number>();
+  new Counter({
+    name: 'cxrec_retries_total',
+    help: 'Transient faults absorbed by a retry, by kind (api, media, job, listing, ledger, credentials)',
+    labelNames: ['kind'],
+    registers: [registry],
+    collect() {
+      for (const [kind, n] of Object.entries(retriesByKind())) {
+        const delta = n - (seenRetries.get(kind) ?? 0);
+        if (delta > 0) this.inc({ kind }, delta);
+        seenRetries.set(kind, n);
+      }
+    },
+  });
   const mediaBytes = new Counter({
     name: 'cxrec_media_bytes_total',
     help: 'Media bytes received from CXone',
@@ -151,6 +183,9 @@ export function createServiceMetrics(sources: MetricsSources): ServiceMetrics {
     },
     bytes(n) {
       mediaBytes.inc(n);
+    },
+    discoveryPassed(at) {
+      lastDiscovery.set(at / 1000);
     },
     meter(limiter) {
       return {

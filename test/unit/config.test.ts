@@ -303,3 +303,26 @@ describe('the --config file is read as text and its errors never quote it', () =
     assert.match(unterminated, /line \d+, column \d+/);
   });
 });
+
+describe('CXREC_NOTIFY_URL', () => {
+  test('off by default; https anywhere and http on loopback are taken', () => {
+    assert.equal(loadConfig({ env: { ...base } }).notifyUrl, undefined);
+    const hook = 'https://hooks.example.com/services/T0/B0/token-abc';
+    assert.equal(loadConfig({ env: { ...base, CXREC_NOTIFY_URL: hook } }).notifyUrl, hook);
+    const local = 'http://127.0.0.1:8080/hook';
+    assert.equal(loadConfig({ env: { ...base, CXREC_NOTIFY_URL: local } }).notifyUrl, local);
+  });
+
+  test('plain http off loopback, another scheme, or a user:password are refused, naming the setting, never the value', () => {
+    for (const bad of [
+      'http://hooks.example.com/services/token-abc',
+      'ftp://hooks.example.com/token-abc',
+      'https://user:token-abc@hooks.example.com/x',
+      'not a url token-abc',
+    ]) {
+      const err = configError(() => loadConfig({ env: { ...base, CXREC_NOTIFY_URL: bad } }));
+      assert.match(err.message, /CXREC_NOTIFY_URL/);
+      assert.doesNotMatch(err.message, /token-abc/, bad);
+    }
+  });
+});

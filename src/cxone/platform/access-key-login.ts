@@ -85,7 +85,7 @@ export class AccessKeyLogin implements AccessTokenSource {
 
   invalidate(token: string): void {
     if (this.current?.accessToken === token) {
-      this.options.logger.info('CXone refused the access token; renewing it');
+      this.options.logger.debug('CXone refused the access token; renewing it');
       this.current = undefined;
     }
   }
