@@ -6,6 +6,8 @@
  * variable, says what is wrong and gives an example. Secret values are never
  * echoed.
  */
+import { isIP } from 'node:net';
+
 import { z } from 'zod';
 
 import { readConfigFile } from './config-file.js';
@@ -79,6 +81,8 @@ export interface Config {
   s3KmsKeyId: string | undefined;
   s3ForcePathStyle: boolean;
   httpPort: number | undefined;
+  /** The address `CXREC_HTTP_PORT` (and `cxrec ui`) listens on. */
+  httpHost: string;
   logLevel: LogLevel;
 }
 
@@ -111,6 +115,7 @@ export const settingNames = [
   'CXREC_S3_KMS_KEY_ID',
   'CXREC_S3_FORCE_PATH_STYLE',
   'CXREC_HTTP_PORT',
+  'CXREC_HTTP_HOST',
   'CXREC_LOG_LEVEL',
 ] as const;
 type SettingName = (typeof settingNames)[number];
@@ -165,6 +170,7 @@ const examples: Record<SettingName, string> = {
   CXREC_S3_KMS_KEY_ID: 'arn:aws:kms:us-east-1:111122223333:key/abcd-1234',
   CXREC_S3_FORCE_PATH_STYLE: 'true',
   CXREC_HTTP_PORT: '9464',
+  CXREC_HTTP_HOST: '0.0.0.0',
   CXREC_LOG_LEVEL: 'info',
 };
 
@@ -235,6 +241,20 @@ const hostPatterns = z
 
 const nonEmpty = z.string().trim().min(1, 'must not be empty');
 
+/**
+ * A listening address: an IPv4 or IPv6 literal (`0.0.0.0` and `::` for every
+ * interface) or a host name; no scheme, port, brackets or path.
+ */
+const hostNamePattern =
+  /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const listenHost = z
+  .string()
+  .trim()
+  .refine(
+    (v) => isIP(v) !== 0 || (hostNamePattern.test(v) && !/^[\d.]+$/.test(v)),
+    'must be an IP address (0.0.0.0 or :: for every interface) or a host name, without scheme or port',
+  );
+
 const schema = z.object({
   CXONE_DIALECT: z.enum(['recording-api', 'platform'], 'must be recording-api or platform').optional(),
   CXONE_API_URL: apiUrl.optional(),
@@ -267,6 +287,7 @@ const schema = z.object({
   CXREC_S3_KMS_KEY_ID: nonEmpty.optional(),
   CXREC_S3_FORCE_PATH_STYLE: booleanSetting.default(false),
   CXREC_HTTP_PORT: wholeNumber(0, 65_535).optional(),
+  CXREC_HTTP_HOST: listenHost.default('127.0.0.1'),
   CXREC_LOG_LEVEL: z
     .enum(['debug', 'info', 'warn', 'error'], 'must be debug, info, warn or error')
     .default('info'),
@@ -373,6 +394,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     s3KmsKeyId: s.CXREC_S3_KMS_KEY_ID,
     s3ForcePathStyle: s.CXREC_S3_FORCE_PATH_STYLE,
     httpPort: s.CXREC_HTTP_PORT,
+    httpHost: s.CXREC_HTTP_HOST,
     logLevel: s.CXREC_LOG_LEVEL,
   };
 }
