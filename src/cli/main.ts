@@ -8,6 +8,7 @@ import { manifestCommand } from './manifest.js';
 import { runCommand } from './run.js';
 import { simulateCommand } from './simulate.js';
 import { statusCommand } from './status.js';
+import { uiCommand } from './ui.js';
 import { verifyCommand } from './verify.js';
 
 /** Builds the `cxrec` program; each command lives in its own file under `cli/`. */
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
     verifyCommand(),
     doctorCommand(),
     simulateCommand(),
+    uiCommand(),
   ]) {
     program.addCommand(command.exitOverride());
   }

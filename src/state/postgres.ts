@@ -557,12 +557,12 @@ export class PostgresLedger implements Ledger {
            WHERE state = 'stored' AND stored_at >= $1 GROUP BY minute ORDER BY minute`,
         [query.since],
       ),
-      // The API budget's slots are keyed by the bare tenant key; named budgets add '#name'.
+      // The API budget's slots are keyed by the tenant key; the playback budget's add '#playback'.
       this.#query<{ minute: string; count: string }>(
         'overview',
         `SELECT floor(extract(epoch FROM acquired_at) / 60)::bigint AS minute, COUNT(*) AS count
            FROM rate_limit_slots
-           WHERE position('#' in tenant_key) = 0 AND acquired_at >= to_timestamp($1::double precision / 1000)
+           WHERE tenant_key NOT LIKE '%#playback' AND acquired_at >= to_timestamp($1::double precision / 1000)
            GROUP BY minute ORDER BY minute`,
         [query.since],
       ),
