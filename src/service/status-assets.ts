@@ -29,7 +29,8 @@ const chartScript = `'use strict';
     if (!target) return;
     var x = xs(series);
     var cols = [x, series.counts.slice()];
-    var lines = [{}, { label: label, stroke: color, fill: color + '33', width: 2 }];
+    var bars = uPlot.paths && uPlot.paths.bars ? uPlot.paths.bars({ size: [0.8, 40] }) : undefined;
+    var lines = [{}, { label: label, stroke: color, fill: color + '99', width: 1, paths: bars }];
     if (limit !== undefined) {
       cols.push(x.map(function () { return limit; }));
       lines.push({ label: 'budget', stroke: '#b00020', dash: [6, 4], width: 1 });

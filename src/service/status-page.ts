@@ -123,12 +123,12 @@ function chartsSection(model: StatusPageModel): string {
   const peak = Math.max(0, ...budget.perMinute.counts);
   return `<section id="activity"><h2>The last hour</h2>
 <div class="pair">
-<figure><figcaption>Stored per minute (${sum(stored)} in the hour, UTC)</figcaption>
+<figure><figcaption>Stored per minute (${sum(stored)} in the hour)</figcaption>
 <div class="chart" id="chart-stored"></div>
-<details><summary>as a table</summary>${table(['minute', 'stored'], minuteRows(stored), 'nothing stored in the last hour')}</details></figure>
+<details><summary>as a table</summary>${table(['minute (UTC)', 'stored'], minuteRows(stored), 'nothing stored in the last hour')}</details></figure>
 <figure><figcaption>API budget use per minute: busiest ${peak} of ${budget.limitPerMinute} (${t(budget.source)})</figcaption>
 <div class="chart" id="chart-budget"></div>
-<details><summary>as a table</summary>${table(['minute', 'requests'], minuteRows(budget.perMinute), 'no API request in the last hour')}</details></figure>
+<details><summary>as a table</summary>${table(['minute (UTC)', 'requests'], minuteRows(budget.perMinute), 'no API request in the last hour')}</details></figure>
 </div></section>`;
 }
 
