@@ -110,6 +110,17 @@ async function seedLedger(path: string, now: number): Promise<void> {
   db.close();
 }
 
+/** Evaluates `expression` in the page (a string: the tests are compiled without the DOM's types). */
+async function inPage<T>(page: Page, expression: string): Promise<T> {
+  return (await page.evaluate(expression)) as T;
+}
+
+const text = (page: Page, selector: string): Promise<string> =>
+  inPage<string>(page, `document.querySelector(${JSON.stringify(selector)})?.textContent ?? ''`);
+
+const idCells = (page: Page): Promise<string[]> =>
+  inPage<string[]>(page, `[...document.querySelectorAll('#search-results td.id')].map((e) => e.textContent)`);
+
 /** Starts `cxrec ui --port 0` and resolves to the page's URL it prints. */
 async function startUi(env: NodeJS.ProcessEnv): Promise<{ run: CliRun; url: string }> {
   const run = startCli(['ui', '--port', '0'], env);
@@ -191,22 +202,26 @@ describe('the status page in headless Chromium', () => {
     await page.waitForSelector('#chart-stored canvas');
     await page.waitForSelector('#chart-budget canvas');
     assert.deepEqual(problems, []);
-    const scripts = await page.$$eval('script[src]', (els) => els.map((e) => e.getAttribute('src')));
+    const scripts = await inPage<string[]>(
+      page,
+      `[...document.querySelectorAll('script[src]')].map((e) => e.getAttribute('src'))`,
+    );
     assert.deepEqual(scripts, ['/assets/uPlot.iife.min.js', '/assets/status-charts.js']);
     const shot = process.env.CXREC_SCREENSHOT;
-    if (shot) await page.screenshot({ path: shot as `${string}.png`, fullPage: true });
+    if (shot) await page.screenshot({ path: shot, fullPage: true });
   });
 
   test('its counts are those of `cxrec status --json` over the same ledger', async () => {
     const status = await runCli(['status', '--json'], env);
     assert.equal(status.code, 0, status.stderr);
     const expected = JSON.parse(status.stdout) as { byState: Record<string, number>; backlog: number };
-    const shown = await page.$$eval('td[data-state]', (els) =>
-      Object.fromEntries(els.map((e) => [(e as HTMLElement).dataset.state, Number(e.textContent)])),
+    const shown = await inPage<Record<string, number>>(
+      page,
+      `Object.fromEntries([...document.querySelectorAll('td[data-state]')].map((e) => [e.dataset.state, Number(e.textContent)]))`,
     );
     const nonZero = Object.fromEntries(Object.entries(shown).filter(([, n]) => n !== 0));
     assert.deepEqual(nonZero, expected.byState);
-    assert.equal(Number(await page.$eval('#backlog', (e) => e.textContent)), expected.backlog);
+    assert.equal(Number(await text(page, '#backlog')), expected.backlog);
     assert.equal(expected.byState.stored, 150);
   });
 
@@ -216,30 +231,30 @@ describe('the status page in headless Chromium', () => {
       page.waitForNavigation({ waitUntil: 'load' }),
       page.click('form[role=search] button'),
     ]);
-    const cells = await page.$$eval('#search-results td.id', (els) => els.map((e) => e.textContent));
-    assert.deepEqual(cells, [hostile]);
-    assert.equal(await page.$$eval('#search-results img, #search-results script', (els) => els.length), 0);
-    assert.equal(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned), undefined);
-    assert.equal(await page.$eval('#q', (e) => (e as HTMLInputElement).value), hostile);
+    assert.deepEqual(await idCells(page), [hostile]);
+    assert.equal(
+      await inPage<number>(
+        page,
+        `document.querySelectorAll('#search-results img, #search-results script').length`,
+      ),
+      0,
+    );
+    assert.equal(await inPage<unknown>(page, 'window.__pwned'), undefined);
+    assert.equal(await inPage<string>(page, `document.querySelector('#q').value`), hostile);
     // By contact id too, and a miss says so.
     await page.goto(`${ui?.url}?q=contact-rec-3001`, { waitUntil: 'load' });
-    assert.deepEqual(await page.$$eval('#search-results td.id', (els) => els.map((e) => e.textContent)), [
-      'rec-3001',
-    ]);
+    assert.deepEqual(await idCells(page), ['rec-3001']);
     await page.goto(`${ui?.url}?q=nothing-here`, { waitUntil: 'load' });
-    assert.match(
-      await page.$eval('#search', (e) => e.textContent ?? ''),
-      /no row with the recording or contact id nothing-here/,
-    );
+    assert.match(await text(page, '#search'), /no row with the recording or contact id nothing-here/);
     assert.deepEqual(problems, []);
   });
 
   test('the failures are listed with their reasons, signatures scrubbed', async () => {
     await page.goto(ui?.url ?? '', { waitUntil: 'load' });
-    const text = await page.$eval('#failures', (e) => e.textContent ?? '');
-    assert.match(text, /rec-2003.*media_host_refused/s);
-    assert.match(text, /gave up after 6 attempts: network/);
-    assert.ok(!text.includes('0123abcd'));
+    const failures = await text(page, '#failures');
+    assert.match(failures, /rec-2003.*media_host_refused/s);
+    assert.match(failures, /gave up after 6 attempts: network/);
+    assert.ok(!failures.includes('0123abcd'));
     const html = await page.content();
     assert.ok(!html.includes('0123abcd'));
   });
