@@ -6,6 +6,8 @@
  * variable, says what is wrong and gives an example. Secret values are never
  * echoed.
  */
+import { isIP } from 'node:net';
+
 import { z } from 'zod';
 
 import { readConfigFile } from './config-file.js';
@@ -84,6 +86,8 @@ export interface Config {
   httpPort: number | undefined;
   /** Where to POST notifications; its path may hold a webhook token: never log it whole. */
   notifyUrl: string | undefined;
+  /** The address `CXREC_HTTP_PORT` (and `cxrec ui`) listens on. */
+  httpHost: string;
   logLevel: LogLevel;
 }
 
@@ -118,6 +122,7 @@ export const settingNames = [
   'CXREC_S3_FORCE_PATH_STYLE',
   'CXREC_HTTP_PORT',
   'CXREC_NOTIFY_URL',
+  'CXREC_HTTP_HOST',
   'CXREC_LOG_LEVEL',
 ] as const;
 type SettingName = (typeof settingNames)[number];
@@ -176,6 +181,7 @@ const examples: Record<SettingName, string> = {
   CXREC_S3_FORCE_PATH_STYLE: 'true',
   CXREC_HTTP_PORT: '9464',
   CXREC_NOTIFY_URL: 'https://hooks.slack.com/services/<your webhook>',
+  CXREC_HTTP_HOST: '0.0.0.0',
   CXREC_LOG_LEVEL: 'info',
 };
 
@@ -246,6 +252,20 @@ const hostPatterns = z
 
 const nonEmpty = z.string().trim().min(1, 'must not be empty');
 
+/**
+ * A listening address: an IPv4 or IPv6 literal (`0.0.0.0` and `::` for every
+ * interface) or a host name; no scheme, port, brackets or path.
+ */
+const hostNamePattern =
+  /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const listenHost = z
+  .string()
+  .trim()
+  .refine(
+    (v) => isIP(v) !== 0 || (hostNamePattern.test(v) && !/^[\d.]+$/.test(v)),
+    'must be an IP address (0.0.0.0 or :: for every interface) or a host name, without scheme or port',
+  );
+
 const schema = z.object({
   CXONE_DIALECT: z.enum(['recording-api', 'platform'], 'must be recording-api or platform').optional(),
   CXONE_API_URL: apiUrl.optional(),
@@ -289,6 +309,7 @@ const schema = z.object({
         ctx.addIssue({ code: 'custom', message: 'must not carry a user name or password' });
     })
     .optional(),
+  CXREC_HTTP_HOST: listenHost.default('127.0.0.1'),
   CXREC_LOG_LEVEL: z
     .enum(['debug', 'info', 'warn', 'error'], 'must be debug, info, warn or error')
     .default('info'),
@@ -397,6 +418,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     s3ForcePathStyle: s.CXREC_S3_FORCE_PATH_STYLE,
     httpPort: s.CXREC_HTTP_PORT,
     notifyUrl: s.CXREC_NOTIFY_URL,
+    httpHost: s.CXREC_HTTP_HOST,
     logLevel: s.CXREC_LOG_LEVEL,
   };
 }

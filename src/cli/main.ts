@@ -9,6 +9,7 @@ import { retryCommand } from './retry.js';
 import { runCommand } from './run.js';
 import { simulateCommand } from './simulate.js';
 import { statusCommand } from './status.js';
+import { uiCommand } from './ui.js';
 import { verifyCommand } from './verify.js';
 
 /** Builds the `cxrec` program; each command lives in its own file under `cli/`. */
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
     doctorCommand(),
     retryCommand(),
     simulateCommand(),
+    uiCommand(),
   ]) {
     program.addCommand(command.exitOverride());
   }

@@ -6,6 +6,7 @@ import { runService, type ServiceState } from '../pipeline/service-job.js';
 import { openPipeline, type OpenedPipeline } from '../pipeline/runner.js';
 import { startServiceHttp, type ServiceHttp } from '../service/http-server.js';
 import { createServiceMetrics, type ServiceMetrics } from '../service/metrics.js';
+import { statusPageSource } from '../service/status-data.js';
 import { commandContext, shutdownSignal } from './command-context.js';
 import { notifyWaitMs } from './export.js';
 
@@ -19,7 +20,8 @@ export function runCommand(): Command {
     )
     .addHelpText(
       'after',
-      '\nWith CXREC_HTTP_PORT set, serves /metrics (Prometheus), /healthz and /readyz on that port.\n' +
+      '\nWith CXREC_HTTP_PORT set, serves the status page /, /metrics (Prometheus), /healthz and /readyz on that\n' +
+        'port, on CXREC_HTTP_HOST (default 127.0.0.1; 0.0.0.0 for every interface).\n' +
         'The first pass lists every recording still within 70 % of CXREC_RETENTION_DAYS; later passes list\n' +
         'from the last pass minus 15 minutes (a whole day about once an hour), for recordings the index shows late.\nExit codes: 0 after a clean stop; 1 an unexpected error; 2 bad settings; 3 cannot reach CXone or auth refused.',
     )
@@ -54,19 +56,32 @@ export function runCommand(): Command {
         // openPipeline always builds the client, which calls wrapLimiter.
         if (!metrics) throw new Error('the service metrics were not set up');
         if (config.httpPort !== undefined) {
-          http = await startServiceHttp(config.httpPort, metrics.registry, {
-            alive: () => running,
-            ready: () =>
-              !running
-                ? { ok: false, reason: 'stopping' }
-                : !state.started
-                  ? { ok: false, reason: 'starting' }
-                  : {
-                      ok: true,
-                      reason: state.lastError ? `ready (last discovery error: ${state.lastError})` : 'ready',
-                    },
+          http = await startServiceHttp({
+            host: config.httpHost,
+            port: config.httpPort,
+            log,
+            metrics: metrics.registry,
+            health: {
+              alive: () => running,
+              ready: () =>
+                !running
+                  ? { ok: false, code: 'stopping' }
+                  : !state.started
+                    ? { ok: false, code: 'starting' }
+                    : { ok: true, code: state.lastError ? 'ready discovery_failing' : 'ready' },
+            },
+            status: statusPageSource({
+              ledger: pipeline.ledger,
+              mode: 'run',
+              rateLimitPerMinute: config.rateLimitPerMinute,
+              now: () => Date.now(),
+              processApiGrants: (now) => metrics.apiGrants(now),
+            }),
           });
-          log.info({ port: http.port }, 'serving /metrics, /healthz and /readyz');
+          log.info(
+            { host: config.httpHost, port: http.port },
+            'serving the status page /, /metrics, /healthz and /readyz',
+          );
         }
         await runService(
           {

@@ -1,8 +1,9 @@
 /**
  * What `cxrec run` exposes on `/metrics` (prom-client). Ledger-derived
- * figures are read when Prometheus scrapes, so they are never stale and cost
- * nothing between scrapes; event figures (downloads, limiter waits) are
- * recorded as they happen.
+ * figures are read when Prometheus scrapes (at most once per 5 s however
+ * many scrapers: `http-server.ts` reuses a scrape), and cost nothing between
+ * scrapes; event figures (downloads, limiter waits) are recorded as they
+ * happen.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
@@ -11,6 +12,8 @@ import type { RateLimiter, RatePermit } from '../cxone/rate-limiter.js';
 import type { JobOutcome } from '../pipeline/job-outcome.js';
 import { retriesByKind } from '../retry-tally.js';
 import { finalStates, workingStates, type Ledger, type LedgerCounts } from '../state/ledger.js';
+import { MinuteCounter } from './status-data.js';
+import type { MinuteSeries } from './status-page.js';
 
 const DAY_MS = 86_400_000;
 
@@ -20,10 +23,12 @@ export interface ServiceMetrics {
   jobDone(outcome: JobOutcome, durationMs: number): void;
   /** Media bytes received. */
   bytes(n: number): void;
-  /** Wraps a limiter so the time callers wait for it is measured. */
+  /** Wraps a limiter so the time callers wait for it is measured, and its permits counted per minute. */
   meter(limiter: RateLimiter): RateLimiter;
   /** A discovery pass of this process completed (epoch ms). */
   discoveryPassed(at: number): void;
+  /** The API permits this process was granted per minute, the last hour (the status page's budget chart). */
+  apiGrants(now: number): MinuteSeries;
 }
 
 export interface MetricsSources {
@@ -169,6 +174,7 @@ export function createServiceMetrics(sources: MetricsSources): ServiceMetrics {
       }
     },
   });
+  const grants = new MinuteCounter();
   const mediaBytes = new Counter({
     name: 'cxrec_media_bytes_total',
     help: 'Media bytes received from CXone',
@@ -192,7 +198,9 @@ export function createServiceMetrics(sources: MetricsSources): ServiceMetrics {
         async acquire(options): Promise<RatePermit> {
           const started = performance.now();
           try {
-            return await limiter.acquire(options);
+            const permit = await limiter.acquire(options);
+            grants.add(sources.now());
+            return permit;
           } finally {
             limiterWait.inc((performance.now() - started) / 1000);
           }
@@ -200,5 +208,6 @@ export function createServiceMetrics(sources: MetricsSources): ServiceMetrics {
         pauseFor: (ms, options) => limiter.pauseFor(ms, options),
       };
     },
+    apiGrants: (now) => grants.lastHour(now),
   };
 }

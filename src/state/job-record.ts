@@ -250,6 +250,11 @@ export function compareKey(
  * an earlier second before it. So `bound ≤ created_date` is
  * `createdDate ≥ instant`, exactly, and the index on created_date serves it.
  */
+/** An instant (ms) as the createdDate text it compares with (whole seconds, rounded up, as `createdDateBounds`). */
+export function createdDateBound(ms: number): string {
+  return new Date(Math.ceil(ms / 1000) * 1000).toISOString().slice(0, 19);
+}
+
 export function createdDateBounds(window: { from: string; to: string }): { from: string; to: string } {
   const bound = (iso: string): string => {
     const ms = Date.parse(iso);

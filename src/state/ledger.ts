@@ -213,6 +213,31 @@ export interface ExportRecord {
   counts: Record<string, number> | null;
 }
 
+export interface OverviewQuery {
+  /** ms since epoch. */
+  now: number;
+  /** Rows stored and API grants made from this instant on are counted per minute. */
+  since: number;
+  /** For each age (ms), how many backlog rows were created more than that long before `now`. */
+  backlogAgesMs: readonly number[];
+  /** The most recently updated `failed` rows, at most this many. */
+  failures: number;
+}
+
+export interface LedgerOverview {
+  /** Aligned with `backlogAgesMs`. */
+  backlogOlderThan: number[];
+  /** Rows stored since `since`, by minute (`floor(storedAt / 60 000)`), minutes with none left out. */
+  storedPerMinute: { minute: number; count: number }[];
+  /**
+   * The API budget's grants still in the ledger's grant log (SQLite
+   * `rate_limit_log`, PostgreSQL `rate_limit_slots`), by minute. The log
+   * keeps about one window, so older minutes read as none.
+   */
+  apiGrantsPerMinute: { minute: number; count: number }[];
+  recentFailures: JobRow[];
+}
+
 export interface Ledger {
   /** Where it lives, for messages (a file path, or a postgres URL without password). */
   readonly location: string;
@@ -283,6 +308,13 @@ export interface Ledger {
   clearAbandonedUpload(key: JobKey, token: string, now: number): Promise<boolean>;
 
   counts(): Promise<LedgerCounts>;
+  /** Read-only figures for the status page (`service/status-data.ts`); cheap on a 100 000-row ledger. */
+  overview(query: OverviewQuery): Promise<LedgerOverview>;
+  /**
+   * Rows whose recording id, contact id or one of whose leg contact ids
+   * (platform dialect) is exactly `id`, at most `limit`.
+   */
+  find(id: string, limit: number): Promise<JobRow[]>;
 
   /**
    * Takes the named lease (e.g. `discoverer`, so one process discovers at a

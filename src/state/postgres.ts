@@ -15,6 +15,7 @@ import {
   assertRetryableState,
   buildCounts,
   compareKey,
+  createdDateBound,
   createdDateBounds,
   errorColumns,
   lastPerKey,
@@ -38,8 +39,10 @@ import type {
   JobRow,
   Ledger,
   LedgerCounts,
+  LedgerOverview,
   ListFilter,
   RetryFilter,
+  OverviewQuery,
   UpsertResult,
 } from './ledger.js';
 import { readMigrations } from './migration-files.js';
@@ -542,6 +545,57 @@ export class PostgresLedger implements Ledger {
       lastError: lastError.rows[0],
       storedBytes: storedBytes.rows[0]?.bytes ?? 0,
     });
+  }
+
+  async overview(query: OverviewQuery): Promise<LedgerOverview> {
+    const perMinute = (rows: { minute: string | number; count: string | number }[]) =>
+      rows.map((r) => ({ minute: Number(r.minute), count: Number(r.count) }));
+    const [backlog, stored, grants, failures] = await Promise.all([
+      this.#query<{ n: string }>(
+        'overview',
+        `SELECT (SELECT COUNT(*) FROM jobs
+                   WHERE state IN ('waiting', 'pending', 'downloading') AND created_date < b) AS n
+           FROM unnest($1::text[]) WITH ORDINALITY AS t(b, i) ORDER BY i`,
+        [query.backlogAgesMs.map((age) => createdDateBound(query.now - age))],
+      ),
+      this.#query<{ minute: string; count: string }>(
+        'overview',
+        `SELECT stored_at / 60000 AS minute, COUNT(*) AS count FROM jobs
+           WHERE state = 'stored' AND stored_at >= $1 GROUP BY minute ORDER BY minute`,
+        [query.since],
+      ),
+      // The API budget's slots are keyed by the tenant key; the playback budget's add '#playback'.
+      this.#query<{ minute: string; count: string }>(
+        'overview',
+        `SELECT floor(extract(epoch FROM acquired_at) / 60)::bigint AS minute, COUNT(*) AS count
+           FROM rate_limit_slots
+           WHERE tenant_key NOT LIKE '%#playback' AND acquired_at >= to_timestamp($1::double precision / 1000)
+           GROUP BY minute ORDER BY minute`,
+        [query.since],
+      ),
+      this.#query<JobRecord>(
+        'overview',
+        `SELECT * FROM jobs WHERE state = 'failed' ORDER BY updated_at DESC, recording_id, channel LIMIT $1`,
+        [query.failures],
+      ),
+    ]);
+    return {
+      backlogOlderThan: backlog.rows.map((r) => Number(r.n)),
+      storedPerMinute: perMinute(stored.rows),
+      apiGrantsPerMinute: perMinute(grants.rows),
+      recentFailures: failures.rows.map(toJobRow),
+    };
+  }
+
+  async find(id: string, limit: number): Promise<JobRow[]> {
+    const { rows } = await this.#query<JobRecord>(
+      'find',
+      `SELECT * FROM jobs
+         WHERE recording_id = $1 OR contact_id = $1 OR $1 = ANY(string_to_array(contact_ids, ','))
+         ORDER BY recording_id, channel LIMIT $2`,
+      [id, limit],
+    );
+    return rows.map(toJobRow);
   }
 
   async acquireLease(name: string, owner: string, leaseMs: number, now: number): Promise<boolean> {

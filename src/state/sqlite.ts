@@ -24,6 +24,7 @@ import {
   assertRetryableState,
   buildCounts,
   compareKey,
+  createdDateBound,
   createdDateBounds,
   errorColumns,
   lastPerKey,
@@ -47,8 +48,10 @@ import type {
   JobRow,
   Ledger,
   LedgerCounts,
+  LedgerOverview,
   ListFilter,
   RetryFilter,
+  OverviewQuery,
   UpsertResult,
 } from './ledger.js';
 import { readMigrations } from './migration-files.js';
@@ -568,6 +571,56 @@ export class SqliteLedger implements Ledger {
         storedBytes: storedBytes?.bytes ?? 0,
       });
     });
+  }
+
+  async overview(query: OverviewQuery): Promise<LedgerOverview> {
+    return this.#sync('overview', () => {
+      const olderThan = this.#db.prepare<{ before: string }, { n: number }>(
+        `SELECT COUNT(*) AS n FROM jobs
+           WHERE state IN ('waiting', 'pending', 'downloading') AND created_date < @before`,
+      );
+      const backlogOlderThan = query.backlogAgesMs.map(
+        (age) => olderThan.get({ before: createdDateBound(query.now - age) })?.n ?? 0,
+      );
+      const storedPerMinute = this.#db
+        .prepare<{ since: number }, { minute: number; count: number }>(
+          `SELECT stored_at / 60000 AS minute, COUNT(*) AS count FROM jobs
+             WHERE state = 'stored' AND stored_at >= @since GROUP BY minute ORDER BY minute`,
+        )
+        .all({ since: query.since });
+      const apiGrantsPerMinute = this.#db
+        .prepare<{ since: number }, { minute: number; count: number }>(
+          `SELECT acquired_at / 60000 AS minute, COUNT(*) AS count FROM rate_limit_log
+             WHERE budget = 'api' AND acquired_at >= @since GROUP BY minute ORDER BY minute`,
+        )
+        .all({ since: query.since });
+      const failures = this.#db
+        .prepare<{ limit: number }, JobRecord>(
+          `SELECT * FROM jobs WHERE state = 'failed'
+             ORDER BY updated_at DESC, recording_id, channel LIMIT @limit`,
+        )
+        .all({ limit: query.failures });
+      return {
+        backlogOlderThan,
+        storedPerMinute,
+        apiGrantsPerMinute,
+        recentFailures: failures.map(toJobRow),
+      };
+    });
+  }
+
+  async find(id: string, limit: number): Promise<JobRow[]> {
+    const rows = this.#sync('find', () =>
+      this.#db
+        .prepare<{ id: string; limit: number }, JobRecord>(
+          `SELECT * FROM jobs
+             WHERE recording_id = @id OR contact_id = @id
+                OR instr(',' || contact_ids || ',', ',' || @id || ',') > 0
+             ORDER BY recording_id, channel LIMIT @limit`,
+        )
+        .all({ id, limit }),
+    );
+    return rows.map(toJobRow);
   }
 
   async acquireLease(name: string, owner: string, leaseMs: number, now: number): Promise<boolean> {

@@ -826,6 +826,70 @@ export function ledgerSuite(name: string, open: () => Promise<LedgerFixture>): v
       });
     });
 
+    describe('overview and find (the status page)', () => {
+      test('backlog by age, stored per minute, recent failures newest first', async () => {
+        const now = Date.parse('2024-05-02T00:00:00Z');
+        await ledger.upsertDiscovered([
+          job('old', {
+            state: 'waiting',
+            meta: meta('old', { createdDate: '2024-04-01T00:00:00Z' }),
+            nextRunAt: T0 + 1e9,
+          }),
+          job('day', { meta: meta('day', { createdDate: '2024-05-01T12:00:00Z' }), nextRunAt: T0 + 1e9 }),
+          job('new', { meta: meta('new', { createdDate: '2024-05-01T23:59:30Z' }), nextRunAt: T0 + 1e9 }),
+          job('s1'),
+          job('f1'),
+          job('f2'),
+        ]);
+        const claimed = await ledger.claim({ owner: 'w', limit: 10, leaseMs: lease, now: T0 });
+        assert.equal(claimed.length, 3);
+        assert.ok(await ledger.finish(key('s1'), 'w', { state: 'stored', stored: storedInfo('s1') }));
+        assert.ok(await ledger.finish(key('f1'), 'w', { state: 'failed', reason: 'refused' }));
+        await new Promise((r) => setTimeout(r, 5)); // failures are ordered by when they were written
+        assert.ok(await ledger.finish(key('f2'), 'w', { state: 'failed', reason: 'gave up' }));
+        const o = await ledger.overview({
+          now,
+          since: T0,
+          backlogAgesMs: [0, 60_000, 86_400_000, 7 * 86_400_000],
+          failures: 10,
+        });
+        assert.deepEqual(o.backlogOlderThan, [3, 2, 1, 1]);
+        assert.deepEqual(o.storedPerMinute, [{ minute: Math.floor((T0 + 5000) / 60_000), count: 1 }]);
+        assert.deepEqual(o.apiGrantsPerMinute, []);
+        assert.deepEqual(
+          o.recentFailures.map((r) => [r.recordingId, r.reason]),
+          [
+            ['f2', 'gave up'],
+            ['f1', 'refused'],
+          ],
+        );
+        const later = await ledger.overview({ now, since: T0 + 60_000, backlogAgesMs: [], failures: 1 });
+        assert.deepEqual(later.storedPerMinute, []);
+        assert.deepEqual(later.backlogOlderThan, []);
+        assert.equal(later.recentFailures.length, 1);
+      });
+
+      test('find matches a recording id, a contact id or one leg of a master contact, exactly', async () => {
+        const hostile = `<script>alert("x")</script>'%_,`;
+        await ledger.upsertDiscovered([
+          job('r1'),
+          job('r1', { channel: 'agent' }),
+          job('r2', { meta: meta('r2', { contactId: 'c-2' }) }),
+          job('m1', { meta: meta('m1', { contactIds: ['leg-1', 'leg-2'] }) }),
+          job(hostile),
+        ]);
+        const ids = async (id: string, limit = 10) =>
+          (await ledger.find(id, limit)).map((r) => `${r.recordingId}/${r.channel}`);
+        assert.deepEqual(await ids('r1'), ['r1/agent', 'r1/combined']);
+        assert.deepEqual(await ids('r1', 1), ['r1/agent']);
+        assert.deepEqual(await ids('c-2'), ['r2/combined']);
+        assert.deepEqual(await ids('leg-2'), ['m1/combined']);
+        assert.deepEqual(await ids('leg'), []);
+        assert.deepEqual(await ids('%'), []);
+        assert.deepEqual(await ids(hostile), [`${hostile}/combined`]);
+      });
+    });
+
     describe('watermarks', () => {
       test('are absent until set, then hold the last value', async () => {
         assert.equal(await ledger.getWatermark('run'), undefined);
