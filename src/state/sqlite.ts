@@ -575,13 +575,18 @@ export class SqliteLedger implements Ledger {
 
   async overview(query: OverviewQuery): Promise<LedgerOverview> {
     return this.#sync('overview', () => {
-      const olderThan = this.#db.prepare<{ before: string }, { n: number }>(
-        `SELECT COUNT(*) AS n FROM jobs
-           WHERE state IN ('waiting', 'pending', 'downloading') AND created_date < @before`,
-      );
-      const backlogOlderThan = query.backlogAgesMs.map(
-        (age) => olderThan.get({ before: createdDateBound(query.now - age) })?.n ?? 0,
-      );
+      // One pass over the backlog for every age (a column per age: `n0`, `n1`, …).
+      const ages = query.backlogAgesMs;
+      const olderThan =
+        ages.length === 0
+          ? undefined
+          : this.#db
+              .prepare<string[], Record<string, number | null>>(
+                `SELECT ${ages.map((_, i) => `SUM(created_date < ?) AS n${i}`).join(', ')} FROM jobs
+                   WHERE state IN ('waiting', 'pending', 'downloading')`,
+              )
+              .get(...ages.map((age) => createdDateBound(query.now - age)));
+      const backlogOlderThan = ages.map((_, i) => olderThan?.[`n${i}`] ?? 0);
       const storedPerMinute = this.#db
         .prepare<{ since: number }, { minute: number; count: number }>(
           `SELECT stored_at / 60000 AS minute, COUNT(*) AS count FROM jobs

@@ -122,7 +122,16 @@ describe('cxrec run', () => {
       assert.match(metrics, /cxrec_download_duration_seconds_bucket/);
       assert.match(metrics, /cxrec_backlog 0/);
       assert.equal((await request(`http://127.0.0.1:${port}/healthz`)).statusCode, 200);
-      assert.equal((await request(`http://127.0.0.1:${port}/readyz`)).statusCode, 200);
+      const ready = await request(`http://127.0.0.1:${port}/readyz`);
+      assert.equal(ready.statusCode, 200);
+      assert.equal(await ready.body.text(), 'ready\n');
+      // The status page: the ledger's counts, and the API permits this process took in the last hour.
+      const page = await request(`http://127.0.0.1:${port}/`);
+      assert.equal(page.statusCode, 200);
+      const html = await page.body.text();
+      assert.match(html, new RegExp(`data-state="stored">${expectedStored(truth).size}<`));
+      assert.match(html, /permits this process was granted/);
+      assert.match(html, /busiest [1-9]\d* of 1200/);
       assert.equal(await stop(run), 0);
       await assertStored(await sim.truth(), state, join(dir, 'store'));
       assert.equal(sim.stats().rateLimit.sent429, 0);
