@@ -24,6 +24,9 @@ export const backlogAgeBuckets: readonly { label: string; fromMs: number }[] = [
   { label: '30 days or more', fromMs: 30 * DAY_MS },
 ];
 
+/** Export windows the page lists, newest first. */
+const recentExports = 20;
+
 export interface StatusSources {
   ledger: Ledger;
   mode: 'run' | 'ui';
@@ -31,7 +34,7 @@ export interface StatusSources {
   now: () => number;
   /** This process's API permits per minute over the hour ending at `now` (`cxrec run`). */
   processApiGrants?: ((now: number) => MinuteSeries) | undefined;
-  /** The windows `export` covered, newest first. */
+  /** The windows `export` covered, newest first. @default the ledger's last 20 exports */
   exports?: (() => Promise<readonly ExportWindowView[]>) | undefined;
   recentFailures?: number;
 }
@@ -64,7 +67,7 @@ export async function readStatusModel(sources: StatusSources): Promise<StatusPag
       backlogAgesMs: backlogAgeBuckets.map((b) => b.fromMs),
       failures: sources.recentFailures ?? 20,
     }),
-    sources.exports ? sources.exports() : Promise.resolve([]),
+    sources.exports ? sources.exports() : sources.ledger.listExports(recentExports),
   ]);
   const older = overview.backlogOlderThan;
   const backlogByAge = backlogAgeBuckets.map((b, i) => ({

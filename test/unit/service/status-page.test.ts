@@ -246,6 +246,40 @@ describe('readStatusModel', () => {
         own.apiBudget.perMinute.counts.reduce((a, b) => a + b, 0),
         4,
       );
+
+      // The windows export covered come from the ledger's exports table, newest first.
+      assert.deepEqual(m.exports, []);
+      const since = '2026-12-01T00:00:00.000Z';
+      const until = '2026-12-02T00:00:00.000Z';
+      const first = await ledger.startExport({
+        startedAt: NOW - 60_000,
+        since,
+        until,
+        selection: null,
+        dialect: 'recording-api',
+      });
+      await ledger.finishExport(first, { endedAt: NOW - 30_000, exitCode: 0, counts: { stored: 1 } });
+      await ledger.startExport({
+        startedAt: NOW,
+        since,
+        until,
+        selection: '{"direction":"inbound"}',
+        dialect: 'recording-api',
+      });
+      const withExports = await readStatusModel({
+        ledger,
+        mode: 'ui',
+        rateLimitPerMinute: 50,
+        now: () => NOW,
+      });
+      assert.deepEqual(
+        withExports.exports.map((e) => [e.selection, e.exitCode, e.endedAt === null]),
+        [
+          ['{"direction":"inbound"}', null, true],
+          [null, 0, false],
+        ],
+      );
+      assert.match(renderStatusPage(withExports), /inbound/);
     } finally {
       await ledger.close();
       await rm(dir, { recursive: true, force: true });
