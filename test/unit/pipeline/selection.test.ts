@@ -7,11 +7,14 @@ import { after, describe, test } from 'node:test';
 import { CxrecError } from '../../../src/errors.js';
 import { listForDryRun, noLedger, planDryRun } from '../../../src/pipeline/dry-run.js';
 import type { ListedPage, RecordingSource } from '../../../src/pipeline/recording-source.js';
+import { rootLogger } from '../../../src/log.js';
+import { discoverWindow, recheckWaiting } from '../../../src/pipeline/discover.js';
+import type { RecordingApi } from '../../../src/pipeline/recording-api.js';
+import { recordingApiSource } from '../../../src/pipeline/recording-api-source.js';
 import {
   describeSelection,
   idsNotFound,
   readIdsFile,
-  selectingLedger,
   selects,
   type Selection,
 } from '../../../src/pipeline/selection.js';
@@ -114,22 +117,59 @@ describe('selects', () => {
   });
 });
 
-describe('selectingLedger', () => {
-  test('writes only the selected rows and counts only those as inserted; the rest is the ledger itself', async () => {
+describe('a source with a selection', () => {
+  test('admits only the selected recordings to the ledger, in listings and in late-indexed re-check finds', async () => {
     const ledger = await openSqliteLedger(':memory:');
+    const rec = (id: string, direction: string, status: 'Available' | 'Processing') => ({
+      recordingId: id,
+      contactId: `c-${id}`,
+      status,
+      createdDate: new Date(Date.now() - 60_000).toISOString().slice(0, 19) + 'Z',
+      direction,
+    });
+    let listings = 0;
+    const api: RecordingApi = {
+      // The first listing has one of each; a re-check finds two more, indexed late, still processing.
+      async *list() {
+        listings++;
+        yield await Promise.resolve(
+          listings === 1
+            ? [rec('in', 'inbound', 'Processing'), rec('out', 'outbound', 'Available')]
+            : [
+                rec('in', 'inbound', 'Processing'),
+                rec('late-in', 'inbound', 'Processing'),
+                rec('late-out', 'outbound', 'Processing'),
+              ],
+        );
+      },
+      detail: () => Promise.reject(new Error('not used')),
+      downloadUrl: () => Promise.reject(new Error('not used')),
+    };
     try {
-      const selected = selectingLedger(ledger, { directions: ['inbound'] });
-      const result = await selected.upsertDiscovered([
-        job(apiMeta('in')),
-        job(apiMeta('out', { direction: 'outbound' })),
-      ]);
-      assert.deepEqual(result, { inserted: 1, updated: 0 });
-      assert.deepEqual(
-        (await selected.list({})).map((r) => r.recordingId),
-        ['in'],
+      let now = Date.now();
+      const source = recordingApiSource({
+        api,
+        ledger,
+        channels: ['combined'],
+        channelFallback: 'combined',
+        retentionDays: 90,
+        pollSeconds: 1,
+        maxProcessingMinutes: 240,
+        log: rootLogger(),
+        now: () => now,
+        admit: (meta) => selects({ directions: ['inbound'] }, meta),
+      });
+      const ctx = { source, ledger, log: rootLogger(), now: () => now };
+      const found = await discoverWindow(
+        ctx,
+        { from: '2000-01-01T00:00:00Z', to: '2100-01-01T00:00:00Z' },
+        new AbortController().signal,
       );
-      assert.equal(selected.location, ':memory:');
-      assert.equal(selectingLedger(ledger, {}), ledger, 'no selection: the ledger as it is');
+      assert.equal(found.listed, 2, 'the listing itself is whole');
+      assert.equal(found.inserted, 1);
+      now += 5000;
+      await recheckWaiting(ctx, new AbortController().signal);
+      assert.deepEqual((await ledger.list({})).map((r) => r.recordingId).sort(), ['in', 'late-in']);
     } finally {
       await ledger.close();
     }
