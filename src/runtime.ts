@@ -20,7 +20,7 @@ import { platformSource } from './pipeline/platform-source.js';
 import type { PipelineSettings } from './pipeline/pipeline-settings.js';
 import { recordingApiSource } from './pipeline/recording-api-source.js';
 import type { RecordingSource } from './pipeline/recording-source.js';
-import type { Ledger } from './state/ledger.js';
+import type { Ledger, RecordingMeta } from './state/ledger.js';
 import { openLedger, openRateLimiters } from './state/open-state.js';
 import type { ObjectStore } from './storage/object-store.js';
 import { openObjectStore } from './storage/open-store.js';
@@ -50,6 +50,8 @@ export interface CxoneRuntime {
     settings: PipelineSettings;
     log: Logger;
     now: () => number;
+    /** Which listed recordings enter the ledger (`export`'s selection); all when absent. */
+    admit?: ((meta: RecordingMeta) => boolean) | undefined;
   }): RecordingSource;
   close(): Promise<void>;
 }
@@ -134,8 +136,8 @@ export async function openCxone(
         ]);
         return { ...settings, mediaHosts: [...hosts] };
       },
-      source: ({ ledger, settings, log: sourceLog, now }) =>
-        platformSource({ client, ledger, log: sourceLog, now, ...settings }),
+      source: ({ ledger, settings, log: sourceLog, now, admit }) =>
+        platformSource({ client, ledger, log: sourceLog, now, admit, ...settings }),
       async close() {
         await client.close();
         await closeShared();
@@ -162,8 +164,8 @@ export async function openCxone(
     dispatcher,
     // The token is fetched with the first call: nothing to do ahead of it.
     connect: (settings) => Promise.resolve(settings),
-    source: ({ ledger, settings, log: sourceLog, now }) =>
-      recordingApiSource({ api, ledger, log: sourceLog, now, ...settings }),
+    source: ({ ledger, settings, log: sourceLog, now, admit }) =>
+      recordingApiSource({ api, ledger, log: sourceLog, now, admit, ...settings }),
     async close() {
       await client.close();
       await closeShared();

@@ -18,7 +18,7 @@ import {
   type PlatformClient,
 } from '../cxone/platform/client.js';
 import type { Logger } from '../log.js';
-import type { DiscoveredJob, JobRow, Ledger } from '../state/ledger.js';
+import type { DiscoveredJob, JobRow, Ledger, RecordingMeta } from '../state/ledger.js';
 import type { JobOutcome } from './job-outcome.js';
 import {
   afterNotFound,
@@ -44,6 +44,8 @@ export interface PlatformSourceOptions extends PlatformPolicy {
   ledger: Ledger;
   log: Logger;
   now(): number;
+  /** Which listed calls enter the ledger (`export --ids/--agent/…`, `selection.ts`); all when absent. */
+  admit?: ((meta: RecordingMeta) => boolean) | undefined;
 }
 
 export function platformSource(options: PlatformSourceOptions): RecordingSource {
@@ -79,9 +81,9 @@ export function platformSource(options: PlatformSourceOptions): RecordingSource 
         byStatus[status] = (byStatus[status] ?? 0) + 1;
       }
       const now = options.now();
-      const jobs: DiscoveredJob[] = groupByMaster(
-        [...touched].flatMap((id) => legsByMaster.get(id) ?? []),
-      ).map((master) => masterJob(options, master, now));
+      const jobs: DiscoveredJob[] = groupByMaster([...touched].flatMap((id) => legsByMaster.get(id) ?? []))
+        .map((master) => masterJob(options, master, now))
+        .filter((job) => options.admit?.(job.meta) ?? true);
       yield {
         jobs,
         listed: page.contacts.length,

@@ -17,7 +17,7 @@
  */
 import { CxrecError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { Channel, DiscoveredJob, JobRow, Ledger } from '../state/ledger.js';
+import type { Channel, DiscoveredJob, JobRow, Ledger, RecordingMeta } from '../state/ledger.js';
 import type { JobOutcome } from './job-outcome.js';
 import type {
   ListWindow as ApiListWindow,
@@ -44,6 +44,12 @@ export interface RecordingApiSourceOptions {
   maxProcessingMinutes: number;
   log: Logger;
   now(): number;
+  /**
+   * Which listed recordings enter the ledger (`export --ids/--agent/…`,
+   * `selection.ts`); all when absent. Rows already in the ledger are
+   * re-checked whatever it says.
+   */
+  admit?: ((meta: RecordingMeta) => boolean) | undefined;
 }
 
 /** Detail answers kept for the channels of one recording; old ones are dropped past this many. */
@@ -82,7 +88,8 @@ export function recordingApiSource(options: RecordingApiSourceOptions): Recordin
         const now = options.now();
         const byStatus: Record<string, number> = {};
         for (const r of page) byStatus[r.status] = (byStatus[r.status] ?? 0) + 1;
-        yield { jobs: page.flatMap((r) => jobsFor(options, r, now)), listed: page.length, byStatus };
+        const jobs = page.flatMap((r) => jobsFor(options, r, now));
+        yield { jobs: admitted(options, jobs), listed: page.length, byStatus };
       }
     },
 
@@ -156,6 +163,12 @@ function processingTrap(detail: RecordingDetail, what: string): JobOutcome | und
     return { kind: 'waiting', status: detail.status, reason: `${what} while ${detail.status}` };
   }
   return undefined;
+}
+
+/** The rows of recordings the selection admits (all without one). */
+function admitted(ctx: Pick<RecordingApiSourceOptions, 'admit'>, jobs: DiscoveredJob[]): DiscoveredJob[] {
+  const { admit } = ctx;
+  return admit ? jobs.filter((j) => admit(j.meta)) : jobs;
 }
 
 /** The rows a listed recording becomes: one per wanted channel, all in the same state. */
@@ -238,7 +251,7 @@ async function recheckWaiting(ctx: RecordingApiSourceOptions, signal: AbortSigna
   }
   // Recordings indexed late into this span turn up here too: record them.
   for (const r of [...notReady.values(), ...failed.values()]) {
-    if (!byId.has(r.recordingId)) jobs.push(...jobsFor(ctx, r, later));
+    if (!byId.has(r.recordingId)) jobs.push(...admitted(ctx, jobsFor(ctx, r, later)));
   }
   await ctx.ledger.upsertDiscovered(jobs);
   const becameAvailable = available.length === 0 ? 0 : await ctx.ledger.markAvailable(available, later);

@@ -16,14 +16,14 @@ import { backoffDelayMs } from '../cxone/retry-policy.js';
 import { isRetryable } from '../errors.js';
 import type { Logger } from '../log.js';
 import { openCxone, openState, openStore, type CxoneRuntime } from '../runtime.js';
-import { isFinalState, workingStates, type Ledger } from '../state/ledger.js';
+import { isFinalState, workingStates, type Ledger, type RecordingMeta } from '../state/ledger.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { noteRetry } from '../retry-tally.js';
 import type { DiscoverContext } from './discover.js';
 import { createDownloadPool, type DownloadPoolOptions } from './download-pool.js';
 import type { PipelineSettings } from './pipeline-settings.js';
 import type { RecordingSource } from './recording-source.js';
-import { selectingLedger, type Selection } from './selection.js';
+import { isWholeWindow, selects, type Selection } from './selection.js';
 import { claimSoleProcess } from './sole-process.js';
 import { decodeUploadRef } from './upload-ref.js';
 import { isFatal, newOwnerId, releaseDeadLocalLeases, type WorkerPool } from './workers.js';
@@ -75,9 +75,8 @@ export async function openPipeline(
       const claim = await claimSoleProcess(resolve(config.stateTarget.path));
       closers.push(() => claim.release());
     }
-    const opened = await openState(config);
-    closers.push(() => opened.close());
-    const ledger = options.selection ? selectingLedger(opened, options.selection) : opened;
+    const ledger = await openState(config);
+    closers.push(() => ledger.close());
     const store = await openStore(config);
     closers.push(async () => store.close?.());
     const { wrapLimiter } = options;
@@ -89,7 +88,10 @@ export async function openPipeline(
     closers.push(() => cxone.close());
     const settings = await cxone.connect(config);
     const now = (): number => Date.now();
-    const source = cxone.source({ ledger, settings, log, now });
+    const { selection } = options;
+    const admit =
+      selection && !isWholeWindow(selection) ? (meta: RecordingMeta) => selects(selection, meta) : undefined;
+    const source = cxone.source({ ledger, settings, log, now, admit });
     return { source, cxone, settings, dispatcher: cxone.dispatcher, ledger, store, close };
   } catch (err) {
     await close().catch(() => undefined);

@@ -2,11 +2,11 @@
  * `cxrec export --ids FILE --agent … --skill … --direction …`: which of the
  * recordings a window's listing returns an export takes. The APIs filter
  * only by date (and status), so the selection is applied to what the
- * listing returns, through the ledger: `selectingLedger` drops every
- * discovered row outside it before it is written, whichever path found it
- * (the window's listings, a re-check that met a recording indexed late,
- * the platform's extra interaction rows). Rows outside the selection are
- * never written, so they are neither fetched nor counted.
+ * listing returns: the dialect's source admits only selected recordings
+ * to the ledger (`admit`, in the window's listings and in a re-check that
+ * meets a recording indexed late). Rows outside the selection are never
+ * written, so they are neither fetched nor counted; rows already in the
+ * ledger (an earlier export's) are re-checked and finished as always.
  *
  * What each dialect's listing carries: recording-api search results have
  * `recordingId`, `contactId`, `agentId`, `skillName`, `direction`; platform
@@ -18,7 +18,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 
 import { CxrecError } from '../errors.js';
-import type { DiscoveredJob, Ledger, RecordingMeta } from '../state/ledger.js';
+import type { RecordingMeta } from '../state/ledger.js';
 
 export const directions = ['inbound', 'outbound'] as const;
 export type Direction = (typeof directions)[number];
@@ -119,24 +119,4 @@ export function idsNotFound(selection: Selection, metas: Iterable<RecordingMeta>
   const found = new Set<string>();
   for (const meta of metas) for (const id of idsOf(meta)) found.add(id);
   return [...selection.ids.values].filter((id) => !found.has(id));
-}
-
-/**
- * The ledger seen through a selection: `upsertDiscovered` writes only the
- * selected rows (and counts only those as inserted, so the export's
- * completion rule holds for the selected set); every other method is the
- * ledger's own.
- */
-export function selectingLedger(ledger: Ledger, selection: Selection): Ledger {
-  if (isWholeWindow(selection)) return ledger;
-  const upsertDiscovered = (jobs: readonly DiscoveredJob[]) =>
-    ledger.upsertDiscovered(jobs.filter((job) => selects(selection, job.meta)));
-  return new Proxy(ledger, {
-    get(target, prop) {
-      if (prop === 'upsertDiscovered') return upsertDiscovered;
-      const value: unknown = Reflect.get(target, prop, target);
-      // Methods run on the ledger itself (its private fields need it as `this`).
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
-  });
 }
