@@ -14,7 +14,7 @@
 import { sleep } from '../cxone/clock.js';
 import { CxrecError, describeError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { FinalState, JobRow } from '../state/ledger.js';
+import type { FinalState } from '../state/ledger.js';
 import { isFinalState, workingStates } from '../state/ledger.js';
 import { discoverWindow, recheckWaiting } from './discover.js';
 import type { PipelineSettings } from './pipeline-settings.js';
@@ -75,9 +75,18 @@ export async function runExport(options: ExportOptions): Promise<ExportSummary> 
   const retrying = <T>(what: string, fn: () => Promise<T>): Promise<T> => runner.retrying(what, fn, signal);
   const workers = runner.startWorkers(signal);
 
-  /** Rows of this window not settled yet: few, so cheap to read every tick. */
-  const openRows = (): Promise<JobRow[]> => ledger.list({ states: workingStates, created: window });
-  // A whole-window count reads every row of the window: refreshed every few seconds only.
+  /**
+   * Rows of this window not settled yet, per state: counted by the database
+   * (jobs_state_created), never read, so a 200 000-recording window costs
+   * no memory per tick.
+   */
+  const openCounts = async (): Promise<{ open: number; waiting: number; downloading: number }> => {
+    const { byState } = await ledger.countRows({ states: workingStates, created: window });
+    const waiting = byState.waiting ?? 0;
+    const downloading = byState.downloading ?? 0;
+    return { open: waiting + downloading + (byState.pending ?? 0), waiting, downloading };
+  };
+  // A whole-window count covers every row of the window: refreshed every few seconds only.
   let windowTally = { total: 0, stored: 0, at: -Infinity };
   const progressTimer = setInterval(() => {
     reportProgress().catch((err: unknown) => log.debug({ err }, 'progress read failed'));
@@ -85,21 +94,21 @@ export async function runExport(options: ExportOptions): Promise<ExportSummary> 
   async function reportProgress(): Promise<void> {
     if (!options.onProgress) return;
     if (now() - windowTally.at > 5000) {
-      const rows = await ledger.list({ created: window });
+      const { byState } = await ledger.countRows({ created: window });
       windowTally = {
-        total: rows.length,
-        stored: rows.filter((r) => r.state === 'stored').length,
+        total: Object.values(byState).reduce((a, b) => a + b, 0),
+        stored: byState.stored ?? 0,
         at: now(),
       };
     }
-    const open = await openRows();
+    const open = await openCounts();
     options.onProgress({
       phase: signal.aborted ? 'stopping' : phase,
-      total: Math.max(windowTally.total, open.length),
-      done: Math.max(0, windowTally.total - open.length),
+      total: Math.max(windowTally.total, open.open),
+      done: Math.max(0, windowTally.total - open.open),
       stored: windowTally.stored,
-      waiting: open.filter((r) => r.state === 'waiting').length,
-      downloading: open.filter((r) => r.state === 'downloading').length,
+      waiting: open.waiting,
+      downloading: open.downloading,
       bytes,
       elapsedMs: now() - started,
     });
@@ -117,9 +126,8 @@ export async function runExport(options: ExportOptions): Promise<ExportSummary> 
         if (r.becameAvailable > 0) pool.notify();
       });
       // Only this window's rows decide the end: a shared ledger may hold others' work.
-      const open = await retrying('ledger read', openRows);
-      const waiting = open.filter((r) => r.state === 'waiting').length;
-      if (open.length === 0) {
+      const open = await retrying('ledger read', openCounts);
+      if (open.open === 0) {
         phase = 'final listing';
         windowTally.at = -Infinity;
         listings++;
@@ -129,7 +137,7 @@ export async function runExport(options: ExportOptions): Promise<ExportSummary> 
         if (
           last.inserted === 0 &&
           last.shifted !== true &&
-          (await retrying('ledger read', openRows)).length === 0
+          (await retrying('ledger read', openCounts)).open === 0
         )
           break;
         log.info(
@@ -140,7 +148,7 @@ export async function runExport(options: ExportOptions): Promise<ExportSummary> 
         pool.notify();
         continue;
       }
-      phase = waiting > 0 && waiting === open.length ? 'waiting' : 'downloading';
+      phase = open.waiting > 0 && open.waiting === open.open ? 'waiting' : 'downloading';
       await sleep(250, signal).catch(() => undefined);
     }
     phase = 'done';
@@ -159,26 +167,31 @@ export async function runExport(options: ExportOptions): Promise<ExportSummary> 
   await reportProgress().catch((err: unknown) => log.debug({ err }, 'progress read failed'));
 
   if (!signal.aborted) await runner.housekeeping(signal);
-  const rows = await ledger.list({ created: window });
   if (settings.sidecars && !signal.aborted) {
-    const written = await writeSidecars(store, rows, signal);
+    // Read in keyset pages: the window's rows are never all in memory.
+    const written = await writeSidecars(store, ledger.iterate({ created: window }), signal);
     log.debug({ written }, 'metadata sidecars written');
   }
+  const counted = await ledger.countRows({ created: window });
   const byState: ExportSummary['byState'] = {};
   let unsettled = 0;
-  for (const row of rows) {
-    if (!isFinalState(row.state)) {
-      unsettled++;
+  let total = 0;
+  for (const [state, n] of Object.entries(counted.byState)) {
+    total += n;
+    if (!isFinalState(state)) {
+      unsettled += n;
       continue;
     }
-    const reasons = (byState[row.state] ??= {});
-    const reason = row.reason ?? '';
-    reasons[reason] = (reasons[reason] ?? 0) + 1;
+    const reasons = { ...counted.byReason[state] };
+    // Rows without a reason (stored ones) are counted under ''.
+    const withReason = Object.values(reasons).reduce((a, b) => a + b, 0);
+    if (n > withReason) reasons[''] = n - withReason;
+    byState[state] = reasons;
   }
   return {
     byState,
     unsettled,
-    total: rows.length,
+    total,
     bytesDownloaded: bytes,
     listings,
     elapsedMs: now() - started,

@@ -176,7 +176,8 @@ async function sweepStaging(
 ): Promise<void> {
   if (!store.sweepStaging) return;
   const keepTokens = new Set<string>();
-  for (const row of await ledger.list({ states: workingStates })) {
+  // Only rows holding a token (jobs_upload): the backlog itself may be a million rows.
+  for (const row of await ledger.list({ states: workingStates, withUpload: true })) {
     const ref = row.uploadToken === null ? undefined : decodeUploadRef(row.uploadToken);
     if (ref) keepTokens.add(ref.token);
   }
