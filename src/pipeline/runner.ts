@@ -16,7 +16,7 @@ import { backoffDelayMs } from '../cxone/retry-policy.js';
 import { isRetryable } from '../errors.js';
 import type { Logger } from '../log.js';
 import { openCxone, openState, openStore, type CxoneRuntime } from '../runtime.js';
-import { isFinalState, workingStates, type Ledger } from '../state/ledger.js';
+import { isFinalState, type Ledger } from '../state/ledger.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import type { DiscoverContext } from './discover.js';
 import { createDownloadPool, type DownloadPoolOptions } from './download-pool.js';
@@ -176,8 +176,9 @@ async function sweepStaging(
 ): Promise<void> {
   if (!store.sweepStaging) return;
   const keepTokens = new Set<string>();
-  // Only rows holding a token (jobs_upload): the backlog itself may be a million rows.
-  for (const row of await ledger.list({ states: workingStates, withUpload: true })) {
+  // Only rows holding a token (the jobs_upload index): the backlog itself may be a million rows.
+  for (const row of await ledger.list({ withUpload: true })) {
+    if (isFinalState(row.state)) continue;
     const ref = row.uploadToken === null ? undefined : decodeUploadRef(row.uploadToken);
     if (ref) keepTokens.add(ref.token);
   }

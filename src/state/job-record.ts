@@ -229,9 +229,7 @@ export function buildCounts(parts: {
     backlog: workingStates.reduce((sum, state) => sum + (byState[state] ?? 0), 0),
     oldestBacklogCreatedDate: parts.oldestBacklogCreatedDate,
     lastError: null,
-    storedBytes: parts.groups
-      .filter((g) => g.state === 'stored')
-      .reduce((sum, g) => sum + (g.bytes ?? 0), 0),
+    storedBytes: parts.groups.filter((g) => g.state === 'stored').reduce((sum, g) => sum + (g.bytes ?? 0), 0),
   };
   const e = parts.lastError;
   if (e?.last_error_at != null) {
@@ -309,17 +307,19 @@ export function listConditions(
     where.push(`state IN (${filter.states.map((s) => param(s)).join(', ')})`);
   }
   if (filter.dueBefore !== undefined) where.push(`next_run_at <= ${param(filter.dueBefore)}`);
-  if (filter.created) {
-    const { from, to } = createdDateBounds(filter.created);
-    where.push(`created_date >= ${param(from)}`, `created_date < ${param(to)}`);
-  }
+  // One lower bound on created_date, the higher of the window's and the
+  // page's (text order is the databases' order: ASCII, byte-wise), so the
+  // index range starts at the page, not at the window's start.
+  const window = filter.created ? createdDateBounds(filter.created) : undefined;
+  const lower = [window?.from, after?.created_date]
+    .filter((v) => v !== undefined)
+    .reduce<string | undefined>((a, b) => (a === undefined || b > a ? b : a), undefined);
+  if (lower !== undefined) where.push(`created_date >= ${param(lower)}`);
+  if (window) where.push(`created_date < ${param(window.to)}`);
   if (filter.withUpload === true) where.push('upload_token IS NOT NULL');
   if (after) {
-    // The first column alone as well, so the createdDate index bounds the range.
-    const created = param(after.created_date);
     where.push(
-      `created_date >= ${created}`,
-      `(created_date, recording_id, channel) > (${created}, ${param(after.recording_id)}, ${param(after.channel)})`,
+      `(created_date, recording_id, channel) > (${param(after.created_date)}, ${param(after.recording_id)}, ${param(after.channel)})`,
     );
   }
   return where;

@@ -257,8 +257,25 @@ export const oldestBacklogSql = `SELECT LEAST(
     (SELECT MIN(created_date) FROM jobs WHERE state = 'pending'),
     (SELECT MIN(created_date) FROM jobs WHERE state = 'downloading')
   ) AS oldest`;
-const lastErrorSql = `SELECT * FROM jobs WHERE last_error_at IS NOT NULL
+export const lastErrorSql = `SELECT * FROM jobs WHERE last_error_at IS NOT NULL
   ORDER BY last_error_at DESC, updated_at DESC LIMIT 1`;
+
+/** The SELECT of `countRows`. */
+export function countQuery(filter: CountFilter): { sql: string; values: unknown[] } {
+  const values: unknown[] = [];
+  const where = listConditions(filter, pgParam(values));
+  const sql = `SELECT state, reason, COUNT(*)::int AS n FROM jobs
+               ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+               GROUP BY state, reason`;
+  return { sql, values };
+}
+
+/** manifest and verify: the first page of stored rows in key order (jobs_state_key). */
+export const storedFirstPageSql = `SELECT * FROM jobs WHERE state = 'stored' ORDER BY recording_id, channel LIMIT $1`;
+/** manifest and verify: the page after ($1, $2). */
+export const storedPageSql = `SELECT * FROM jobs
+  WHERE state = 'stored' AND (recording_id, channel) > ($1, $2)
+  ORDER BY recording_id, channel LIMIT $3`;
 
 /** Makes `listConditions` placeholders: each value becomes `$N` of `values`. */
 function pgParam(values: unknown[]): (value: unknown) => string {
@@ -269,7 +286,7 @@ function pgParam(values: unknown[]): (value: unknown) => string {
 }
 
 /** The SELECT of `list` and of one `iterate` page (after `after`, at most `limit` rows). */
-function listQuery(
+export function listQuery(
   filter: Omit<ListFilter, 'limit'>,
   after: ListPosition | undefined,
   limit: number | undefined,
@@ -511,15 +528,8 @@ export class PostgresLedger implements Ledger {
 
   async countRows(filter: CountFilter): Promise<RowCounts> {
     if (filter.states?.length === 0) return { byState: {}, byReason: {} };
-    const values: unknown[] = [];
-    const where = listConditions(filter, pgParam(values));
-    const { rows } = await this.#query<StateGroup>(
-      'countRows',
-      `SELECT state, reason, COUNT(*)::int AS n FROM jobs
-       ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
-       GROUP BY state, reason`,
-      values,
-    );
+    const { sql, values } = countQuery(filter);
+    const { rows } = await this.#query<StateGroup>('countRows', sql, values);
     return groupCounts(rows);
   }
 
@@ -529,18 +539,12 @@ export class PostgresLedger implements Ledger {
     let after: { recording_id: string; channel: string } | undefined;
     for (;;) {
       const { rows } = after
-        ? await this.#query<JobRecord>(
-            'listStored',
-            `SELECT * FROM jobs
-             WHERE state = 'stored' AND (recording_id, channel) > ($1, $2)
-             ORDER BY recording_id, channel LIMIT $3`,
-            [after.recording_id, after.channel, storedPageSize],
-          )
-        : await this.#query<JobRecord>(
-            'listStored',
-            `SELECT * FROM jobs WHERE state = 'stored' ORDER BY recording_id, channel LIMIT $1`,
-            [storedPageSize],
-          );
+        ? await this.#query<JobRecord>('listStored', storedPageSql, [
+            after.recording_id,
+            after.channel,
+            storedPageSize,
+          ])
+        : await this.#query<JobRecord>('listStored', storedFirstPageSql, [storedPageSize]);
       for (const row of rows) yield toJobRow(row);
       after = rows.at(-1);
       if (!after || rows.length < storedPageSize) return;

@@ -222,7 +222,7 @@ function sqlParam(params: SqlParams): (value: unknown) => string {
 }
 
 /** The SELECT of `list` and of one `iterate` page (after `after`, at most `limit` rows). */
-function listQuery(
+export function listQuery(
   filter: Omit<ListFilter, 'limit'>,
   after: ListPosition | undefined,
   limit: number | undefined,
@@ -230,9 +230,64 @@ function listQuery(
   const params: SqlParams = {};
   const param = sqlParam(params);
   const where = listConditions(filter, param, after);
-  const sql = `SELECT * FROM jobs ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+  // Rows holding a token are few: without statistics SQLite would rather
+  // scan the whole createdDate index to skip a sort of those few rows.
+  const from = filter.withUpload === true ? 'jobs INDEXED BY jobs_upload' : 'jobs';
+  const sql = `SELECT * FROM ${from} ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
                ORDER BY created_date, recording_id, channel
                ${limit === undefined ? '' : `LIMIT ${param(limit)}`}`;
+  return { sql, params };
+}
+
+// Due pending rows and expired leases, oldest next_run_at first. Taking
+// over an expired lease counts an attempt (its holder died in one). Each
+// kind is read apart, in index order and cut at the limit (jobs_due
+// serves the pending rows already sorted; an OR of both would sort every
+// due row of the ledger), then the two short lists are merged.
+export const claimSql = `
+UPDATE jobs SET
+  attempts = attempts + CASE WHEN state = 'downloading' THEN 1 ELSE 0 END,
+  state = 'downloading',
+  lease_owner = @owner,
+  lease_expires_at = @expires,
+  updated_at = @wall
+WHERE rowid IN (
+  SELECT id FROM (
+    SELECT * FROM (
+      SELECT rowid AS id, next_run_at, recording_id, channel FROM jobs
+      WHERE state = 'pending' AND next_run_at <= @now
+      ORDER BY next_run_at, recording_id, channel
+      LIMIT @limit
+    )
+    UNION ALL
+    SELECT * FROM (
+      SELECT rowid AS id, next_run_at, recording_id, channel FROM jobs
+      WHERE state = 'downloading' AND lease_expires_at <= @now
+      ORDER BY next_run_at, recording_id, channel
+      LIMIT @limit
+    )
+  )
+  ORDER BY next_run_at, recording_id, channel
+  LIMIT @limit
+)
+RETURNING *
+`;
+
+/** manifest and verify: the first page of stored rows in key order (jobs_state_key). */
+export const storedFirstPageSql = `SELECT * FROM jobs WHERE state = 'stored'
+  ORDER BY recording_id, channel LIMIT @limit`;
+/** manifest and verify: the page after (@recording_id, @channel). */
+export const storedPageSql = `SELECT * FROM jobs
+  WHERE state = 'stored' AND (recording_id, channel) > (@recording_id, @channel)
+  ORDER BY recording_id, channel LIMIT @limit`;
+
+/** The SELECT of `countRows`. */
+export function countQuery(filter: CountFilter): { sql: string; params: SqlParams } {
+  const params: SqlParams = {};
+  const where = listConditions(filter, sqlParam(params));
+  const sql = `SELECT state, reason, COUNT(*) AS n FROM jobs
+               ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+               GROUP BY state, reason`;
   return { sql, params };
 }
 
@@ -246,7 +301,7 @@ export const oldestBacklogSql = `SELECT MIN(oldest) AS oldest FROM (
     UNION ALL SELECT MIN(created_date) FROM jobs WHERE state = 'downloading'
   )`;
 /** status: the most recent error (jobs_last_error holds only rows that have one). */
-const lastErrorSql = `SELECT * FROM jobs WHERE last_error_at IS NOT NULL
+export const lastErrorSql = `SELECT * FROM jobs WHERE last_error_at IS NOT NULL
   ORDER BY last_error_at DESC, updated_at DESC LIMIT 1`;
 
 export class SqliteLedger implements Ledger {
@@ -305,39 +360,7 @@ export class SqliteLedger implements Ledger {
     this.#exists = db.prepare(
       'SELECT 1 AS one FROM jobs WHERE recording_id = @recording_id AND channel = @channel',
     );
-    // Due pending rows and expired leases, oldest next_run_at first. Taking
-    // over an expired lease counts an attempt (its holder died in one). Each
-    // kind is read apart, in index order and cut at the limit (jobs_due
-    // serves the pending rows already sorted; an OR of both would sort every
-    // due row of the ledger), then the two short lists are merged.
-    this.#claim = db.prepare(`
-      UPDATE jobs SET
-        attempts = attempts + CASE WHEN state = 'downloading' THEN 1 ELSE 0 END,
-        state = 'downloading',
-        lease_owner = @owner,
-        lease_expires_at = @expires,
-        updated_at = @wall
-      WHERE rowid IN (
-        SELECT id FROM (
-          SELECT * FROM (
-            SELECT rowid AS id, next_run_at, recording_id, channel FROM jobs
-            WHERE state = 'pending' AND next_run_at <= @now
-            ORDER BY next_run_at, recording_id, channel
-            LIMIT @limit
-          )
-          UNION ALL
-          SELECT * FROM (
-            SELECT rowid AS id, next_run_at, recording_id, channel FROM jobs
-            WHERE state = 'downloading' AND lease_expires_at <= @now
-            ORDER BY next_run_at, recording_id, channel
-            LIMIT @limit
-          )
-        )
-        ORDER BY next_run_at, recording_id, channel
-        LIMIT @limit
-      )
-      RETURNING *
-    `);
+    this.#claim = db.prepare(claimSql);
   }
 
   /** Runs a statement, turning driver errors into ledger errors that name the file. */
@@ -534,11 +557,7 @@ export class SqliteLedger implements Ledger {
 
   async countRows(filter: CountFilter): Promise<RowCounts> {
     if (filter.states?.length === 0) return { byState: {}, byReason: {} };
-    const params: SqlParams = {};
-    const where = listConditions(filter, sqlParam(params));
-    const sql = `SELECT state, reason, COUNT(*) AS n FROM jobs
-                 ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
-                 GROUP BY state, reason`;
+    const { sql, params } = countQuery(filter);
     return groupCounts(
       this.#sync('countRows', () => this.#db.prepare<SqlParams, StateGroup>(sql).all(params)),
     );
@@ -547,14 +566,8 @@ export class SqliteLedger implements Ledger {
   async *listStored(): AsyncIterable<JobRow> {
     // Keyset pages: an open better-sqlite3 iterator would block every other
     // statement on this connection while the caller awaits between rows.
-    const first = this.#db.prepare<{ limit: number }, JobRecord>(
-      `SELECT * FROM jobs WHERE state = 'stored' ORDER BY recording_id, channel LIMIT @limit`,
-    );
-    const next = this.#db.prepare<KeyParams & { limit: number }, JobRecord>(
-      `SELECT * FROM jobs
-       WHERE state = 'stored' AND (recording_id, channel) > (@recording_id, @channel)
-       ORDER BY recording_id, channel LIMIT @limit`,
-    );
+    const first = this.#db.prepare<{ limit: number }, JobRecord>(storedFirstPageSql);
+    const next = this.#db.prepare<KeyParams & { limit: number }, JobRecord>(storedPageSql);
     let page = this.#sync('listStored', () => first.all({ limit: storedPageSize }));
     while (page.length > 0) {
       for (const row of page) yield toJobRow(row);
