@@ -14,7 +14,7 @@
 import { sleep } from '../cxone/clock.js';
 import { CxrecError, describeError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { FinalState, JobRow, JobState, RecordingMeta } from '../state/ledger.js';
+import type { FinalState, JobRow, JobState, RecordingMeta, RowCounts } from '../state/ledger.js';
 import { isFinalState, workingStates } from '../state/ledger.js';
 import { discoverWindow, recheckWaiting } from './discover.js';
 import type { PipelineSettings } from './pipeline-settings.js';
@@ -91,7 +91,7 @@ export async function runExport(options: ExportOptions): Promise<ExportSummary> 
     if (listed === undefined || count === undefined) return false;
     listings++;
     const total = await retrying('count', () => count(window, signal));
-    if (total === listed && (await retrying('ledger read', openRows)).length === 0) return true;
+    if (total === listed && (await retrying('ledger read', openCounts)).open === 0) return true;
     log.info(
       { count: total, listed },
       'the window holds items the last listing did not see: listing it again',
@@ -100,13 +100,37 @@ export async function runExport(options: ExportOptions): Promise<ExportSummary> 
   }
 
   const select = options.select;
-  const windowRows = async (states?: readonly JobState[]): Promise<JobRow[]> => {
-    const rows = await ledger.list(states ? { states, created: window } : { created: window });
-    return select ? rows.filter((r) => select(r.meta)) : rows;
+  /** This window's rows (the selection's only, when there is one), in keyset pages. */
+  async function* windowRows(states?: readonly JobState[]): AsyncIterable<JobRow> {
+    for await (const row of ledger.iterate(states ? { states, created: window } : { created: window })) {
+      if (!select || select(row.meta)) yield row;
+    }
+  }
+  /**
+   * This window's rows by state and reason: counted by the database
+   * (jobs_state_created), never read, so a 200 000-recording window costs
+   * no memory per tick. A selection is counted as its rows stream by.
+   */
+  async function windowCounts(states?: readonly JobState[]): Promise<RowCounts> {
+    if (!select) return ledger.countRows(states ? { states, created: window } : { created: window });
+    const counts: RowCounts = { byState: {}, byReason: {} };
+    for await (const row of windowRows(states)) {
+      counts.byState[row.state] = (counts.byState[row.state] ?? 0) + 1;
+      if (row.reason !== null && isFinalState(row.state)) {
+        const reasons = (counts.byReason[row.state] ??= {});
+        reasons[row.reason] = (reasons[row.reason] ?? 0) + 1;
+      }
+    }
+    return counts;
+  }
+  /** Rows of this window not settled yet, per state. */
+  const openCounts = async (): Promise<{ open: number; waiting: number; downloading: number }> => {
+    const { byState } = await windowCounts(workingStates);
+    const waiting = byState.waiting ?? 0;
+    const downloading = byState.downloading ?? 0;
+    return { open: waiting + downloading + (byState.pending ?? 0), waiting, downloading };
   };
-  /** Rows of this window not settled yet: few, so cheap to read every tick. */
-  const openRows = (): Promise<JobRow[]> => windowRows(workingStates);
-  // A whole-window count reads every row of the window: refreshed every few seconds only.
+  // A whole-window count covers every row of the window: refreshed every few seconds only.
   let windowTally = { total: 0, stored: 0, at: -Infinity };
   const progressTimer = setInterval(() => {
     reportProgress().catch((err: unknown) => log.debug({ err }, 'progress read failed'));
@@ -114,21 +138,21 @@ export async function runExport(options: ExportOptions): Promise<ExportSummary> 
   async function reportProgress(): Promise<void> {
     if (!options.onProgress) return;
     if (now() - windowTally.at > 5000) {
-      const rows = await windowRows();
+      const { byState } = await windowCounts();
       windowTally = {
-        total: rows.length,
-        stored: rows.filter((r) => r.state === 'stored').length,
+        total: Object.values(byState).reduce((a, b) => a + b, 0),
+        stored: byState.stored ?? 0,
         at: now(),
       };
     }
-    const open = await openRows();
+    const open = await openCounts();
     options.onProgress({
       phase: signal.aborted ? 'stopping' : phase,
-      total: Math.max(windowTally.total, open.length),
-      done: Math.max(0, windowTally.total - open.length),
+      total: Math.max(windowTally.total, open.open),
+      done: Math.max(0, windowTally.total - open.open),
       stored: windowTally.stored,
-      waiting: open.filter((r) => r.state === 'waiting').length,
-      downloading: open.filter((r) => r.state === 'downloading').length,
+      waiting: open.waiting,
+      downloading: open.downloading,
       bytes,
       elapsedMs: now() - started,
     });
@@ -149,9 +173,8 @@ export async function runExport(options: ExportOptions): Promise<ExportSummary> 
         if (r.becameAvailable > 0) pool.notify();
       });
       // Only this window's rows decide the end: a shared ledger may hold others' work.
-      const open = await retrying('ledger read', openRows);
-      const waiting = open.filter((r) => r.state === 'waiting').length;
-      if (open.length === 0) {
+      const open = await retrying('ledger read', openCounts);
+      if (open.open === 0) {
         phase = 'final listing';
         windowTally.at = -Infinity;
         if (await windowUnchanged(completeListing)) break;
@@ -163,7 +186,7 @@ export async function runExport(options: ExportOptions): Promise<ExportSummary> 
         if (
           last.inserted === 0 &&
           last.shifted !== true &&
-          (await retrying('ledger read', openRows)).length === 0
+          (await retrying('ledger read', openCounts)).open === 0
         )
           break;
         log.info(
@@ -174,7 +197,7 @@ export async function runExport(options: ExportOptions): Promise<ExportSummary> 
         pool.notify();
         continue;
       }
-      phase = waiting > 0 && waiting === open.length ? 'waiting' : 'downloading';
+      phase = open.waiting > 0 && open.waiting === open.open ? 'waiting' : 'downloading';
       await sleep(250, signal).catch(() => undefined);
     }
     phase = 'done';
@@ -193,26 +216,31 @@ export async function runExport(options: ExportOptions): Promise<ExportSummary> 
   await reportProgress().catch((err: unknown) => log.debug({ err }, 'progress read failed'));
 
   if (!signal.aborted) await runner.housekeeping(signal);
-  const rows = await windowRows();
   if (settings.sidecars && !signal.aborted) {
-    const written = await writeSidecars(store, rows, signal);
+    // Read in keyset pages: the window's rows are never all in memory.
+    const written = await writeSidecars(store, windowRows(), signal);
     log.debug({ written }, 'metadata sidecars written');
   }
+  const counted = await windowCounts();
   const byState: ExportSummary['byState'] = {};
   let unsettled = 0;
-  for (const row of rows) {
-    if (!isFinalState(row.state)) {
-      unsettled++;
+  let total = 0;
+  for (const [state, n] of Object.entries(counted.byState)) {
+    total += n;
+    if (!isFinalState(state)) {
+      unsettled += n;
       continue;
     }
-    const reasons = (byState[row.state] ??= {});
-    const reason = row.reason ?? '';
-    reasons[reason] = (reasons[reason] ?? 0) + 1;
+    const reasons = { ...counted.byReason[state] };
+    // Rows without a reason (stored ones) are counted under ''.
+    const withReason = Object.values(reasons).reduce((a, b) => a + b, 0);
+    if (n > withReason) reasons[''] = n - withReason;
+    byState[state] = reasons;
   }
   return {
     byState,
     unsettled,
-    total: rows.length,
+    total,
     bytesDownloaded: bytes,
     listings,
     elapsedMs: now() - started,

@@ -16,7 +16,7 @@ import { backoffDelayMs } from '../cxone/retry-policy.js';
 import { isRetryable } from '../errors.js';
 import type { Logger } from '../log.js';
 import { openCxone, openState, openStore, type CxoneRuntime } from '../runtime.js';
-import { isFinalState, workingStates, type Ledger, type RecordingMeta } from '../state/ledger.js';
+import { isFinalState, type Ledger, type RecordingMeta } from '../state/ledger.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { noteRetry } from '../retry-tally.js';
 import type { DiscoverContext } from './discover.js';
@@ -183,7 +183,9 @@ async function sweepStaging(
 ): Promise<void> {
   if (!store.sweepStaging) return;
   const keepTokens = new Set<string>();
-  for (const row of await ledger.list({ states: workingStates })) {
+  // Only rows holding a token (the jobs_upload index): the backlog itself may be a million rows.
+  for (const row of await ledger.list({ withUpload: true })) {
+    if (isFinalState(row.state)) continue;
     const ref = row.uploadToken === null ? undefined : decodeUploadRef(row.uploadToken);
     if (ref) keepTokens.add(ref.token);
   }

@@ -52,32 +52,28 @@ export function sidecarBody(rows: readonly JobRow[]): Buffer {
   return Buffer.from(`${JSON.stringify(body, null, 2)}\n`);
 }
 
-/** Writes the sidecar of every settled recording among `rows` that has a stored channel. Returns how many were written. */
+/**
+ * Writes the sidecar of every settled recording among `rows` that has a
+ * stored channel. Returns how many were written. The rows of one recording
+ * must come one after another (as `Ledger.iterate` yields them: by
+ * createdDate, then id); only one recording's rows are held at a time, so a
+ * window of any size streams through.
+ */
 export async function writeSidecars(
   store: ObjectStore,
-  rows: readonly JobRow[],
+  rows: Iterable<JobRow> | AsyncIterable<JobRow>,
   signal: AbortSignal,
 ): Promise<number> {
-  const byRecording = new Map<string, JobRow[]>();
-  for (const row of rows)
-    byRecording.set(row.recordingId, [...(byRecording.get(row.recordingId) ?? []), row]);
   let written = 0;
-  for (const [recordingId, recRows] of byRecording) {
-    signal.throwIfAborted();
-    if (!recRows.every((r) => isFinalState(r.state)) || !recRows.some((r) => r.stored)) continue;
-    const body = sidecarBody(recRows);
-    const key = sidecarKey(recordingId, recRows);
-    const existing = await store.head(key, { signal });
-    const md5 = createHash('md5').update(body).digest('hex');
-    if (
-      existing &&
-      existing.sizeBytes === body.length &&
-      (existing.md5 === undefined || existing.md5 === md5)
-    )
-      continue;
-    await store.putSmall(key, body, { contentType: 'application/json', signal });
-    written++;
+  let group: JobRow[] = [];
+  for await (const row of rows) {
+    if (group.length > 0 && group[0]?.recordingId !== row.recordingId) {
+      if (await writeSidecar(store, group, signal)) written++;
+      group = [];
+    }
+    group.push(row);
   }
+  if (group.length > 0 && (await writeSidecar(store, group, signal))) written++;
   return written;
 }
 
@@ -88,4 +84,22 @@ export function sidecarKey(recordingId: string, rows: readonly JobRow[]): string
     .sort((a, b) => a.channel.localeCompare(b.channel))
     .at(0)?.stored;
   return (first && sidecarKeyBeside(first.key)) ?? sidecarObjectKey(recordingId);
+}
+
+/** One recording's sidecar, if all its rows are settled and one is stored and the content changed; true when written. */
+async function writeSidecar(
+  store: ObjectStore,
+  recRows: readonly JobRow[],
+  signal: AbortSignal,
+): Promise<boolean> {
+  signal.throwIfAborted();
+  if (!recRows.every((r) => isFinalState(r.state)) || !recRows.some((r) => r.stored)) return false;
+  const body = sidecarBody(recRows);
+  const key = sidecarKey(recRows[0]?.recordingId ?? '', recRows);
+  const existing = await store.head(key, { signal });
+  const md5 = createHash('md5').update(body).digest('hex');
+  if (existing && existing.sizeBytes === body.length && (existing.md5 === undefined || existing.md5 === md5))
+    return false;
+  await store.putSmall(key, body, { contentType: 'application/json', signal });
+  return true;
 }

@@ -13,9 +13,11 @@ import {
   type DiscoveredJob,
   type ExportRecord,
   type JobRow,
-  type LedgerCounts,
   type JobState,
+  type LedgerCounts,
+  type ListFilter,
   type RecordingMeta,
+  type RowCounts,
 } from './ledger.js';
 
 /** The columns of a recording's metadata (`RecordingMeta`), which discovery writes and refreshes. */
@@ -188,23 +190,19 @@ export function errorColumns(
   return { error_code: code ?? 'unknown', error_message: message ?? '' };
 }
 
-/** Shapes the aggregates both backends compute into `LedgerCounts`. */
-export function buildCounts(parts: {
-  groups: readonly { state: string; reason: string | null; n: number }[];
-  backlog: number;
-  oldestBacklogCreatedDate: string | null;
-  lastError: JobRecord | undefined;
-  storedBytes: number;
-}): LedgerCounts {
-  const counts: LedgerCounts = {
-    byState: {},
-    byReason: {},
-    backlog: parts.backlog,
-    oldestBacklogCreatedDate: parts.oldestBacklogCreatedDate,
-    lastError: null,
-    storedBytes: parts.storedBytes,
-  };
-  for (const { state, reason, n } of parts.groups) {
+/** One row of `SELECT state, reason, COUNT(*) … GROUP BY state, reason`. */
+export interface StateGroup {
+  state: string;
+  reason: string | null;
+  n: number;
+  /** SUM(stored_size_bytes) of the group, when asked for. */
+  bytes?: number | null;
+}
+
+/** Shapes `GROUP BY state, reason` rows into counts per state and per final state and reason. */
+export function groupCounts(groups: readonly StateGroup[]): RowCounts {
+  const counts: RowCounts = { byState: {}, byReason: {} };
+  for (const { state, reason, n } of groups) {
     if (!isJobState(state)) continue; // toJobRow reports unknown states when such a row is read
     counts.byState[state] = (counts.byState[state] ?? 0) + n;
     // Rows with no reason (e.g. stored) are counted by state only.
@@ -213,6 +211,27 @@ export function buildCounts(parts: {
       reasons[reason] = (reasons[reason] ?? 0) + n;
     }
   }
+  return counts;
+}
+
+/**
+ * Shapes the aggregates both backends compute into `LedgerCounts`: the
+ * groups carry the stored bytes; the backlog is the working states' rows.
+ */
+export function buildCounts(parts: {
+  groups: readonly StateGroup[];
+  oldestBacklogCreatedDate: string | null;
+  lastError: JobRecord | undefined;
+}): LedgerCounts {
+  const { byState, byReason } = groupCounts(parts.groups);
+  const counts: LedgerCounts = {
+    byState,
+    byReason,
+    backlog: workingStates.reduce((sum, state) => sum + (byState[state] ?? 0), 0),
+    oldestBacklogCreatedDate: parts.oldestBacklogCreatedDate,
+    lastError: null,
+    storedBytes: parts.groups.filter((g) => g.state === 'stored').reduce((sum, g) => sum + (g.bytes ?? 0), 0),
+  };
   const e = parts.lastError;
   if (e?.last_error_at != null) {
     const row = toJobRow(e);
@@ -309,4 +328,52 @@ export function toExportRecord(r: ExportRow): ExportRecord {
     exitCode: r.exit_code,
     counts,
   };
+}
+
+/** A keyset position in `list` order: the last row of the page before. */
+export interface ListPosition {
+  created_date: string;
+  recording_id: string;
+  channel: string;
+}
+
+/** Rows per keyset page of `Ledger.iterate`. */
+export const iteratePageSize = 1000;
+
+/**
+ * The WHERE conditions of a `list`/`iterate`/`countRows` filter, as SQL
+ * with placeholders made by `param` (`@name` for SQLite, `$n` for
+ * PostgreSQL) and the values they stand for. Only the conditions the filter
+ * has are written, so the planner sees plain range conditions it can serve
+ * from an index (a `(@x IS NULL OR …)` form cannot be, in SQLite).
+ */
+export function listConditions(
+  filter: Omit<ListFilter, 'limit'>,
+  param: (value: unknown) => string,
+  after?: ListPosition,
+): string[] {
+  const where: string[] = [];
+  if (filter.states) {
+    for (const s of filter.states) {
+      if (!isJobState(s)) throw new CxrecError('ledger', `not a ledger state: ${JSON.stringify(s)}`);
+    }
+    where.push(`state IN (${filter.states.map((s) => param(s)).join(', ')})`);
+  }
+  if (filter.dueBefore !== undefined) where.push(`next_run_at <= ${param(filter.dueBefore)}`);
+  // One lower bound on created_date, the higher of the window's and the
+  // page's (text order is the databases' order: ASCII, byte-wise), so the
+  // index range starts at the page, not at the window's start.
+  const window = filter.created ? createdDateBounds(filter.created) : undefined;
+  const lower = [window?.from, after?.created_date]
+    .filter((v) => v !== undefined)
+    .reduce<string | undefined>((a, b) => (a === undefined || b > a ? b : a), undefined);
+  if (lower !== undefined) where.push(`created_date >= ${param(lower)}`);
+  if (window) where.push(`created_date < ${param(window.to)}`);
+  if (filter.withUpload === true) where.push('upload_token IS NOT NULL');
+  if (after) {
+    where.push(
+      `(created_date, recording_id, channel) > (${param(after.created_date)}, ${param(after.recording_id)}, ${param(after.channel)})`,
+    );
+  }
+  return where;
 }

@@ -117,8 +117,16 @@ export interface ListFilter {
    * rows, not the whole ledger's.
    */
   created?: { from: string; to: string };
+  /** Only rows holding a staged upload's token (few at any time; read through their own index). */
+  withUpload?: boolean;
   limit?: number;
 }
+
+/** Which rows `Ledger.countRows` counts: the same conditions as `list`. */
+export type CountFilter = Pick<ListFilter, 'states' | 'created'>;
+
+/** Rows per state, and per final state and reason, counted in the database. */
+export type RowCounts = Pick<LedgerCounts, 'byState' | 'byReason'>;
 
 export interface ClaimOptions {
   owner: string;
@@ -295,7 +303,18 @@ export interface Ledger {
    * createdDate.
    */
   list(filter: ListFilter): Promise<JobRow[]>;
-  /** Every stored row, ordered by recordingId and channel (manifest, verify). */
+  /**
+   * The rows `list` would return (without its `limit`), in the same order,
+   * read in keyset pages of a bounded size: memory stays flat however many
+   * rows match (an export's window of 200 000 recordings).
+   */
+  iterate(filter: Omit<ListFilter, 'limit'>): AsyncIterable<JobRow>;
+  /**
+   * How many rows match, per state and per final state and reason, counted
+   * by the database: no row is read into memory.
+   */
+  countRows(filter: CountFilter): Promise<RowCounts>;
+  /** Every stored row, ordered by recordingId and channel (manifest, verify), in keyset pages. */
   listStored(): AsyncIterable<JobRow>;
   /** Rows holding an upload token whose lease is not live (leftovers to resume or discard). */
   listAbandonedUploads(now: number): Promise<JobRow[]>;

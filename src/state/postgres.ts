@@ -18,17 +18,23 @@ import {
   createdDateBound,
   createdDateBounds,
   errorColumns,
+  groupCounts,
+  iteratePageSize,
   lastPerKey,
+  listConditions,
   toDiscoveredRecord,
   toExportRecord,
   toJobRow,
   type DiscoveredRecord,
   type ExportRow,
   type JobRecord,
+  type ListPosition,
+  type StateGroup,
 } from './job-record.js';
 import { isFinalState } from './ledger.js';
 import type {
   ClaimOptions,
+  CountFilter,
   Deferral,
   DiscoveredJob,
   ExportEnd,
@@ -43,6 +49,7 @@ import type {
   ListFilter,
   RetryFilter,
   OverviewQuery,
+  RowCounts,
   UpsertResult,
 } from './ledger.js';
 import { readMigrations } from './migration-files.js';
@@ -218,15 +225,28 @@ const upsertSql = `
 
 // Due pending rows and expired leases, oldest next_run_at first; rows
 // another claimer is locking right now are skipped, not waited for. Taking
-// over an expired lease counts an attempt (its holder died in one).
-const claimSql = `
-  WITH due AS (
-    SELECT recording_id, channel FROM jobs
-    WHERE (state = 'pending' AND next_run_at <= $2)
-       OR (state = 'downloading' AND lease_expires_at <= $2)
+// over an expired lease counts an attempt (its holder died in one). Each
+// kind is read apart, in index order and cut at the limit (jobs_due serves
+// the pending rows already sorted; an OR of both would sort every due row),
+// then the two short lists are merged. Rows locked beyond the limit are
+// released when the statement ends.
+export const claimSql = `
+  WITH pending AS (
+    SELECT recording_id, channel, next_run_at FROM jobs
+    WHERE state = 'pending' AND next_run_at <= $2
     ORDER BY next_run_at, recording_id, channel
     LIMIT $4
     FOR UPDATE SKIP LOCKED
+  ), expired AS (
+    SELECT recording_id, channel, next_run_at FROM jobs
+    WHERE state = 'downloading' AND lease_expires_at <= $2
+    ORDER BY next_run_at, recording_id, channel
+    LIMIT $4
+    FOR UPDATE SKIP LOCKED
+  ), due AS (
+    SELECT recording_id, channel FROM (SELECT * FROM pending UNION ALL SELECT * FROM expired) d
+    ORDER BY next_run_at, recording_id, channel
+    LIMIT $4
   )
   UPDATE jobs AS j SET
     attempts = j.attempts + CASE WHEN j.state = 'downloading' THEN 1 ELSE 0 END,
@@ -237,6 +257,59 @@ const claimSql = `
   FROM due
   WHERE j.recording_id = due.recording_id AND j.channel = due.channel
   RETURNING j.*`;
+
+/** status: rows and stored bytes per state and reason (SUM of bigint is numeric: cast back). */
+export const countsGroupsSql = `SELECT state, reason, COUNT(*)::int AS n,
+    COALESCE(SUM(stored_size_bytes), 0)::bigint AS bytes
+  FROM jobs GROUP BY state, reason`;
+/** status: the oldest unsettled row, one index lookup per working state. */
+export const oldestBacklogSql = `SELECT LEAST(
+    (SELECT MIN(created_date) FROM jobs WHERE state = 'waiting'),
+    (SELECT MIN(created_date) FROM jobs WHERE state = 'pending'),
+    (SELECT MIN(created_date) FROM jobs WHERE state = 'downloading')
+  ) AS oldest`;
+export const lastErrorSql = `SELECT * FROM jobs WHERE last_error_at IS NOT NULL
+  ORDER BY last_error_at DESC, updated_at DESC LIMIT 1`;
+
+/** The SELECT of `countRows`. */
+export function countQuery(filter: CountFilter): { sql: string; values: unknown[] } {
+  const values: unknown[] = [];
+  const where = listConditions(filter, pgParam(values));
+  const sql = `SELECT state, reason, COUNT(*)::int AS n FROM jobs
+               ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+               GROUP BY state, reason`;
+  return { sql, values };
+}
+
+/** manifest and verify: the first page of stored rows in key order (jobs_state_key). */
+export const storedFirstPageSql = `SELECT * FROM jobs WHERE state = 'stored' ORDER BY recording_id, channel LIMIT $1`;
+/** manifest and verify: the page after ($1, $2). */
+export const storedPageSql = `SELECT * FROM jobs
+  WHERE state = 'stored' AND (recording_id, channel) > ($1, $2)
+  ORDER BY recording_id, channel LIMIT $3`;
+
+/** Makes `listConditions` placeholders: each value becomes `$N` of `values`. */
+function pgParam(values: unknown[]): (value: unknown) => string {
+  return (value) => {
+    values.push(value);
+    return `$${values.length}`;
+  };
+}
+
+/** The SELECT of `list` and of one `iterate` page (after `after`, at most `limit` rows). */
+export function listQuery(
+  filter: Omit<ListFilter, 'limit'>,
+  after: ListPosition | undefined,
+  limit: number | undefined,
+): { sql: string; values: unknown[] } {
+  const values: unknown[] = [];
+  const param = pgParam(values);
+  const where = listConditions(filter, param, after);
+  const sql = `SELECT * FROM jobs ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+               ORDER BY created_date, recording_id, channel
+               ${limit === undefined ? '' : `LIMIT ${param(limit)}`}`;
+  return { sql, values };
+}
 
 const leaseHeld = `recording_id = $1 AND channel = $2 AND state = 'downloading' AND lease_owner = $3`;
 
@@ -446,26 +519,29 @@ export class PostgresLedger implements Ledger {
 
   async list(filter: ListFilter): Promise<JobRow[]> {
     if (filter.states?.length === 0) return [];
-    const created = filter.created ? createdDateBounds(filter.created) : undefined;
-    // NULL parameters switch a condition off (LIMIT NULL is no limit), so one statement serves every filter.
-    const { rows } = await this.#query<JobRecord>(
-      'list',
-      `SELECT * FROM jobs
-       WHERE ($1::text[] IS NULL OR state = ANY($1::text[]))
-         AND ($2::bigint IS NULL OR next_run_at <= $2)
-         AND ($4::text IS NULL OR created_date >= $4)
-         AND ($5::text IS NULL OR created_date < $5)
-       ORDER BY created_date, recording_id, channel
-       LIMIT $3`,
-      [
-        filter.states ?? null,
-        filter.dueBefore ?? null,
-        filter.limit ?? null,
-        created?.from ?? null,
-        created?.to ?? null,
-      ],
-    );
+    const { sql, values } = listQuery(filter, undefined, filter.limit);
+    const { rows } = await this.#query<JobRecord>('list', sql, values);
     return rows.map(toJobRow);
+  }
+
+  async *iterate(filter: Omit<ListFilter, 'limit'>): AsyncIterable<JobRow> {
+    if (filter.states?.length === 0) return;
+    // Keyset pages, as in listStored: no transaction stays open while the caller works.
+    let after: ListPosition | undefined;
+    for (;;) {
+      const { sql, values } = listQuery(filter, after, iteratePageSize);
+      const { rows } = await this.#query<JobRecord>('iterate', sql, values);
+      for (const row of rows) yield toJobRow(row);
+      after = rows.at(-1);
+      if (!after || rows.length < iteratePageSize) return;
+    }
+  }
+
+  async countRows(filter: CountFilter): Promise<RowCounts> {
+    if (filter.states?.length === 0) return { byState: {}, byReason: {} };
+    const { sql, values } = countQuery(filter);
+    const { rows } = await this.#query<StateGroup>('countRows', sql, values);
+    return groupCounts(rows);
   }
 
   async *listStored(): AsyncIterable<JobRow> {
@@ -474,18 +550,12 @@ export class PostgresLedger implements Ledger {
     let after: { recording_id: string; channel: string } | undefined;
     for (;;) {
       const { rows } = after
-        ? await this.#query<JobRecord>(
-            'listStored',
-            `SELECT * FROM jobs
-             WHERE state = 'stored' AND (recording_id, channel) > ($1, $2)
-             ORDER BY recording_id, channel LIMIT $3`,
-            [after.recording_id, after.channel, storedPageSize],
-          )
-        : await this.#query<JobRecord>(
-            'listStored',
-            `SELECT * FROM jobs WHERE state = 'stored' ORDER BY recording_id, channel LIMIT $1`,
-            [storedPageSize],
-          );
+        ? await this.#query<JobRecord>('listStored', storedPageSql, [
+            after.recording_id,
+            after.channel,
+            storedPageSize,
+          ])
+        : await this.#query<JobRecord>('listStored', storedFirstPageSql, [storedPageSize]);
       for (const row of rows) yield toJobRow(row);
       after = rows.at(-1);
       if (!after || rows.length < storedPageSize) return;
@@ -517,33 +587,18 @@ export class PostgresLedger implements Ledger {
   }
 
   async counts(): Promise<LedgerCounts> {
-    const [groups, backlog, lastError, storedBytes] = await Promise.all([
-      this.#query<{ state: string; reason: string | null; n: number }>(
-        'counts',
-        'SELECT state, reason, COUNT(*) AS n FROM jobs GROUP BY state, reason',
-      ),
-      this.#query<{ n: number; oldest: string | null }>(
-        'counts',
-        `SELECT COUNT(*) AS n, MIN(created_date) AS oldest FROM jobs
-         WHERE state IN ('waiting', 'pending', 'downloading')`,
-      ),
-      this.#query<JobRecord>(
-        'counts',
-        `SELECT * FROM jobs WHERE last_error_at IS NOT NULL
-         ORDER BY last_error_at DESC, updated_at DESC LIMIT 1`,
-      ),
-      // SUM(bigint) is numeric, which pg returns as a string.
-      this.#query<{ bytes: number }>(
-        'counts',
-        `SELECT COALESCE(SUM(stored_size_bytes), 0)::bigint AS bytes FROM jobs WHERE state = 'stored'`,
-      ),
+    // Three statements, each served by an index (jobs_state_reason covers the
+    // first; the oldest unsettled row is a MIN per state on jobs_state_created),
+    // whatever the ledger's size.
+    const [groups, oldest, lastError] = await Promise.all([
+      this.#query<StateGroup>('counts', countsGroupsSql),
+      this.#query<{ oldest: string | null }>('counts', oldestBacklogSql),
+      this.#query<JobRecord>('counts', lastErrorSql),
     ]);
     return buildCounts({
       groups: groups.rows,
-      backlog: backlog.rows[0]?.n ?? 0,
-      oldestBacklogCreatedDate: backlog.rows[0]?.oldest ?? null,
+      oldestBacklogCreatedDate: oldest.rows[0]?.oldest ?? null,
       lastError: lastError.rows[0],
-      storedBytes: storedBytes.rows[0]?.bytes ?? 0,
     });
   }
 

@@ -27,17 +27,23 @@ import {
   createdDateBound,
   createdDateBounds,
   errorColumns,
+  groupCounts,
+  iteratePageSize,
   lastPerKey,
+  listConditions,
   toDiscoveredRecord,
   toExportRecord,
   toJobRow,
   type DiscoveredRecord,
   type ExportRow,
   type JobRecord,
+  type ListPosition,
+  type StateGroup,
 } from './job-record.js';
 import { isFinalState } from './ledger.js';
 import type {
   ClaimOptions,
+  CountFilter,
   Deferral,
   DiscoveredJob,
   ExportEnd,
@@ -52,6 +58,7 @@ import type {
   ListFilter,
   RetryFilter,
   OverviewQuery,
+  RowCounts,
   UpsertResult,
 } from './ledger.js';
 import { readMigrations } from './migration-files.js';
@@ -214,11 +221,105 @@ function keyParams(key: JobKey): KeyParams {
 const finalStateList =
   "'stored', 'purged', 'media_unavailable', 'failed_processing', 'out_of_retention', 'failed'";
 
+type SqlParams = Record<string, unknown>;
+
+/** Makes `listConditions` placeholders: each value becomes `@pN` in `params`. */
+function sqlParam(params: SqlParams): (value: unknown) => string {
+  return (value) => {
+    const name = `p${Object.keys(params).length}`;
+    params[name] = value;
+    return `@${name}`;
+  };
+}
+
+/** The SELECT of `list` and of one `iterate` page (after `after`, at most `limit` rows). */
+export function listQuery(
+  filter: Omit<ListFilter, 'limit'>,
+  after: ListPosition | undefined,
+  limit: number | undefined,
+): { sql: string; params: SqlParams } {
+  const params: SqlParams = {};
+  const param = sqlParam(params);
+  const where = listConditions(filter, param, after);
+  // Rows holding a token are few: without statistics SQLite would rather
+  // scan the whole createdDate index to skip a sort of those few rows.
+  const from = filter.withUpload === true ? 'jobs INDEXED BY jobs_upload' : 'jobs';
+  const sql = `SELECT * FROM ${from} ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+               ORDER BY created_date, recording_id, channel
+               ${limit === undefined ? '' : `LIMIT ${param(limit)}`}`;
+  return { sql, params };
+}
+
+// Due pending rows and expired leases, oldest next_run_at first. Taking
+// over an expired lease counts an attempt (its holder died in one). Each
+// kind is read apart, in index order and cut at the limit (jobs_due
+// serves the pending rows already sorted; an OR of both would sort every
+// due row of the ledger), then the two short lists are merged.
+export const claimSql = `
+UPDATE jobs SET
+  attempts = attempts + CASE WHEN state = 'downloading' THEN 1 ELSE 0 END,
+  state = 'downloading',
+  lease_owner = @owner,
+  lease_expires_at = @expires,
+  updated_at = @wall
+WHERE rowid IN (
+  SELECT id FROM (
+    SELECT * FROM (
+      SELECT rowid AS id, next_run_at, recording_id, channel FROM jobs
+      WHERE state = 'pending' AND next_run_at <= @now
+      ORDER BY next_run_at, recording_id, channel
+      LIMIT @limit
+    )
+    UNION ALL
+    SELECT * FROM (
+      SELECT rowid AS id, next_run_at, recording_id, channel FROM jobs
+      WHERE state = 'downloading' AND lease_expires_at <= @now
+      ORDER BY next_run_at, recording_id, channel
+      LIMIT @limit
+    )
+  )
+  ORDER BY next_run_at, recording_id, channel
+  LIMIT @limit
+)
+RETURNING *
+`;
+
+/** manifest and verify: the first page of stored rows in key order (jobs_state_key). */
+export const storedFirstPageSql = `SELECT * FROM jobs WHERE state = 'stored'
+  ORDER BY recording_id, channel LIMIT @limit`;
+/** manifest and verify: the page after (@recording_id, @channel). */
+export const storedPageSql = `SELECT * FROM jobs
+  WHERE state = 'stored' AND (recording_id, channel) > (@recording_id, @channel)
+  ORDER BY recording_id, channel LIMIT @limit`;
+
+/** The SELECT of `countRows`. */
+export function countQuery(filter: CountFilter): { sql: string; params: SqlParams } {
+  const params: SqlParams = {};
+  const where = listConditions(filter, sqlParam(params));
+  const sql = `SELECT state, reason, COUNT(*) AS n FROM jobs
+               ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+               GROUP BY state, reason`;
+  return { sql, params };
+}
+
+/** status: rows and stored bytes per state and reason, from the jobs_state_reason index alone. */
+export const countsGroupsSql = `SELECT state, reason, COUNT(*) AS n, SUM(stored_size_bytes) AS bytes
+  FROM jobs GROUP BY state, reason`;
+/** status: the oldest unsettled row, one index lookup per working state. */
+export const oldestBacklogSql = `SELECT MIN(oldest) AS oldest FROM (
+    SELECT MIN(created_date) AS oldest FROM jobs WHERE state = 'waiting'
+    UNION ALL SELECT MIN(created_date) FROM jobs WHERE state = 'pending'
+    UNION ALL SELECT MIN(created_date) FROM jobs WHERE state = 'downloading'
+  )`;
+/** status: the most recent error (jobs_last_error holds only rows that have one). */
+export const lastErrorSql = `SELECT * FROM jobs WHERE last_error_at IS NOT NULL
+  ORDER BY last_error_at DESC, updated_at DESC LIMIT 1`;
+
 export class SqliteLedger implements Ledger {
   readonly location: string;
   readonly #db: Db;
   readonly #upsert: Database.Statement<DiscoveredRecord>;
-  readonly #count: Database.Statement<[], { n: number }>;
+  readonly #exists: Database.Statement<KeyParams, { one: number }>;
   readonly #claim: Database.Statement<
     { owner: string; now: number; expires: number; limit: number; wall: number },
     JobRecord
@@ -266,25 +367,11 @@ export class SqliteLedger implements Ledger {
         updated_at = excluded.updated_at
       WHERE jobs.state NOT IN (${finalStateList})
     `);
-    this.#count = db.prepare('SELECT COUNT(*) AS n FROM jobs');
-    // Due pending rows and expired leases, oldest next_run_at first. Taking
-    // over an expired lease counts an attempt (its holder died in one).
-    this.#claim = db.prepare(`
-      UPDATE jobs SET
-        attempts = attempts + CASE WHEN state = 'downloading' THEN 1 ELSE 0 END,
-        state = 'downloading',
-        lease_owner = @owner,
-        lease_expires_at = @expires,
-        updated_at = @wall
-      WHERE rowid IN (
-        SELECT rowid FROM jobs
-        WHERE (state = 'pending' AND next_run_at <= @now)
-           OR (state = 'downloading' AND lease_expires_at <= @now)
-        ORDER BY next_run_at, recording_id, channel
-        LIMIT @limit
-      )
-      RETURNING *
-    `);
+    // A primary-key lookup: tells an insert from an update without counting the ledger.
+    this.#exists = db.prepare(
+      'SELECT 1 AS one FROM jobs WHERE recording_id = @recording_id AND channel = @channel',
+    );
+    this.#claim = db.prepare(claimSql);
   }
 
   /** Runs a statement, turning driver errors into ledger errors that name the file. */
@@ -328,11 +415,15 @@ export class SqliteLedger implements Ledger {
     return this.#sync('upsert', () =>
       this.#db
         .transaction(() => {
-          const before = this.#count.get()?.n ?? 0;
-          let changed = 0;
-          for (const r of records) changed += this.#upsert.run(r).changes;
-          const inserted = (this.#count.get()?.n ?? 0) - before;
-          return { inserted, updated: changed - inserted };
+          let inserted = 0;
+          let updated = 0;
+          for (const r of records) {
+            const existed = this.#exists.get(r) !== undefined;
+            const changes = this.#upsert.run(r).changes;
+            if (!existed) inserted += changes;
+            else updated += changes;
+          }
+          return { inserted, updated };
         })
         .immediate(),
     );
@@ -456,50 +547,38 @@ export class SqliteLedger implements Ledger {
 
   async list(filter: ListFilter): Promise<JobRow[]> {
     if (filter.states?.length === 0) return [];
-    const created = filter.created ? createdDateBounds(filter.created) : undefined;
-    // NULL parameters switch a condition off, so one statement serves every filter.
-    const rows = this.#sync('list', () =>
-      this.#db
-        .prepare<
-          {
-            states: string | null;
-            due: number | null;
-            from: string | null;
-            to: string | null;
-            limit: number;
-          },
-          JobRecord
-        >(
-          `SELECT * FROM jobs
-           WHERE (@states IS NULL OR state IN (SELECT value FROM json_each(@states)))
-             AND (@due IS NULL OR next_run_at <= @due)
-             AND (@from IS NULL OR created_date >= @from)
-             AND (@to IS NULL OR created_date < @to)
-           ORDER BY created_date, recording_id, channel
-           LIMIT @limit`,
-        )
-        .all({
-          states: filter.states ? JSON.stringify(filter.states) : null,
-          due: filter.dueBefore ?? null,
-          from: created?.from ?? null,
-          to: created?.to ?? null,
-          limit: filter.limit ?? -1, // SQLite: a negative LIMIT means none
-        }),
-    );
+    const { sql, params } = listQuery(filter, undefined, filter.limit);
+    const rows = this.#sync('list', () => this.#db.prepare<SqlParams, JobRecord>(sql).all(params));
     return rows.map(toJobRow);
+  }
+
+  async *iterate(filter: Omit<ListFilter, 'limit'>): AsyncIterable<JobRow> {
+    if (filter.states?.length === 0) return;
+    // Keyset pages, as in listStored: no statement stays open across the caller's awaits.
+    let after: ListPosition | undefined;
+    for (;;) {
+      const { sql, params } = listQuery(filter, after, iteratePageSize);
+      const page = this.#sync('iterate', () => this.#db.prepare<SqlParams, JobRecord>(sql).all(params));
+      for (const row of page) yield toJobRow(row);
+      after = page.at(-1);
+      if (!after || page.length < iteratePageSize) return;
+      await setImmediate();
+    }
+  }
+
+  async countRows(filter: CountFilter): Promise<RowCounts> {
+    if (filter.states?.length === 0) return { byState: {}, byReason: {} };
+    const { sql, params } = countQuery(filter);
+    return groupCounts(
+      this.#sync('countRows', () => this.#db.prepare<SqlParams, StateGroup>(sql).all(params)),
+    );
   }
 
   async *listStored(): AsyncIterable<JobRow> {
     // Keyset pages: an open better-sqlite3 iterator would block every other
     // statement on this connection while the caller awaits between rows.
-    const first = this.#db.prepare<{ limit: number }, JobRecord>(
-      `SELECT * FROM jobs WHERE state = 'stored' ORDER BY recording_id, channel LIMIT @limit`,
-    );
-    const next = this.#db.prepare<KeyParams & { limit: number }, JobRecord>(
-      `SELECT * FROM jobs
-       WHERE state = 'stored' AND (recording_id, channel) > (@recording_id, @channel)
-       ORDER BY recording_id, channel LIMIT @limit`,
-    );
+    const first = this.#db.prepare<{ limit: number }, JobRecord>(storedFirstPageSql);
+    const next = this.#db.prepare<KeyParams & { limit: number }, JobRecord>(storedPageSql);
     let page = this.#sync('listStored', () => first.all({ limit: storedPageSize }));
     while (page.length > 0) {
       for (const row of page) yield toJobRow(row);
@@ -540,36 +619,14 @@ export class SqliteLedger implements Ledger {
   }
 
   async counts(): Promise<LedgerCounts> {
+    // Three statements, each served by an index (jobs_state_reason covers the
+    // first; the oldest unsettled row is a MIN per state on jobs_state_created),
+    // whatever the ledger's size.
     return this.#sync('counts', () => {
-      const groups = this.#db
-        .prepare<[], { state: string; reason: string | null; n: number }>(
-          'SELECT state, reason, COUNT(*) AS n FROM jobs GROUP BY state, reason',
-        )
-        .all();
-      const backlog = this.#db
-        .prepare<[], { n: number; oldest: string | null }>(
-          `SELECT COUNT(*) AS n, MIN(created_date) AS oldest FROM jobs
-             WHERE state IN ('waiting', 'pending', 'downloading')`,
-        )
-        .get();
-      const lastError = this.#db
-        .prepare<[], JobRecord>(
-          `SELECT * FROM jobs WHERE last_error_at IS NOT NULL
-             ORDER BY last_error_at DESC, updated_at DESC LIMIT 1`,
-        )
-        .get();
-      const storedBytes = this.#db
-        .prepare<[], { bytes: number | null }>(
-          `SELECT SUM(stored_size_bytes) AS bytes FROM jobs WHERE state = 'stored'`,
-        )
-        .get();
-      return buildCounts({
-        groups,
-        backlog: backlog?.n ?? 0,
-        oldestBacklogCreatedDate: backlog?.oldest ?? null,
-        lastError,
-        storedBytes: storedBytes?.bytes ?? 0,
-      });
+      const groups = this.#db.prepare<[], StateGroup>(countsGroupsSql).all();
+      const oldest = this.#db.prepare<[], { oldest: string | null }>(oldestBacklogSql).get();
+      const lastError = this.#db.prepare<[], JobRecord>(lastErrorSql).get();
+      return buildCounts({ groups, oldestBacklogCreatedDate: oldest?.oldest ?? null, lastError });
     });
   }
 

@@ -83,6 +83,7 @@ describe('postgres ledger: the database', () => {
           { version: 4, name: 'rate_pace' },
           { version: 5, name: 'contact_details' },
           { version: 6, name: 'exports' },
+          { version: 7, name: 'scale_indexes' },
         ]);
       } finally {
         await client.end();

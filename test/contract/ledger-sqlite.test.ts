@@ -63,6 +63,7 @@ describe('sqlite ledger: the file', () => {
           { version: 4, name: 'rate_limit_budgets' },
           { version: 5, name: 'contact_details' },
           { version: 6, name: 'exports' },
+          { version: 7, name: 'scale_indexes' },
         ]);
       } finally {
         db.close();

@@ -717,6 +717,65 @@ export function ledgerSuite(name: string, open: () => Promise<LedgerFixture>): v
       });
     });
 
+    describe('iterate and countRows', () => {
+      test('iterate yields what list does, in list order, across keyset pages', async () => {
+        // 2 500 rows over 7 seconds: many rows share a createdDate, so pages break inside a second.
+        const jobs = Array.from({ length: 2500 }, (_, i) => {
+          const id = `it${String((i * 7919) % 2500).padStart(5, '0')}`;
+          return job(id, {
+            state: i % 5 === 0 ? 'waiting' : 'pending',
+            meta: meta(id, { createdDate: `2024-05-01T10:00:0${i % 7}Z` }),
+          });
+        });
+        await ledger.upsertDiscovered([
+          ...jobs,
+          job('outside', { meta: meta('outside', { createdDate: '2024-06-01T00:00:00Z' }) }),
+        ]);
+        const keys = (rows: JobRow[]) => rows.map((r) => `${r.meta.createdDate} ${r.recordingId}`);
+        const window = { from: '2024-05-01T10:00:00Z', to: '2024-05-01T10:00:07Z' };
+        const all = await collect(ledger.iterate({ created: window }));
+        assert.equal(all.length, 2500);
+        assert.deepEqual(keys(all), keys(await ledger.list({ created: window })));
+        const waiting = await collect(ledger.iterate({ created: window, states: ['waiting'] }));
+        assert.deepEqual(keys(waiting), keys(await ledger.list({ created: window, states: ['waiting'] })));
+        assert.equal(waiting.length, 500);
+        assert.deepEqual(await collect(ledger.iterate({ states: [] })), []);
+      });
+
+      test('countRows counts per state and reason within the filter', async () => {
+        await ledger.upsertDiscovered([
+          job('p1'),
+          job('p2', { meta: meta('p2', { createdDate: '2024-05-02T00:00:00Z' }) }),
+          job('w1', { state: 'waiting' }),
+          job('o1', { state: 'out_of_retention', reason: 'old' }),
+          job('o2', { state: 'out_of_retention', reason: 'old' }),
+          job('f1', { state: 'failed_processing', reason: 'transcoding failed' }),
+        ]);
+        assert.deepEqual(await ledger.countRows({}), {
+          byState: { pending: 2, waiting: 1, out_of_retention: 2, failed_processing: 1 },
+          byReason: { out_of_retention: { old: 2 }, failed_processing: { 'transcoding failed': 1 } },
+        });
+        const day = { from: '2024-05-01T00:00:00Z', to: '2024-05-02T00:00:00Z' };
+        assert.deepEqual(await ledger.countRows({ created: day, states: ['pending', 'waiting'] }), {
+          byState: { pending: 1, waiting: 1 },
+          byReason: {},
+        });
+        assert.deepEqual(await ledger.countRows({ states: [] }), { byState: {}, byReason: {} });
+      });
+
+      test('list withUpload: only rows holding a staged upload', async () => {
+        await ledger.upsertDiscovered([job('u1'), job('u2')]);
+        const [r] = await ledger.claim({ owner: 'w', limit: 1, leaseMs: lease, now: T0 });
+        assert.ok(r);
+        assert.ok(await ledger.setUpload(r, 'w', { token: 'tok', bytes: 0 }));
+        const rows = await ledger.list({ withUpload: true });
+        assert.deepEqual(
+          rows.map((x) => [x.recordingId, x.uploadToken]),
+          [[r.recordingId, 'tok']],
+        );
+      });
+    });
+
     describe('listStored', () => {
       test('yields every stored row by recording id and channel, across pages', async () => {
         const n = 2500;

@@ -132,6 +132,17 @@ describe('export to local storage', () => {
     const verify = await runCli(['verify'], env);
     assert.equal(verify.code, 0, verify.stdout + verify.stderr);
     assert.match(verify.stdout, /0 mismatched or missing/);
+    // Off a terminal, progress is JSON lines on stderr, the last one when it is done.
+    const progress = verify.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{"progress"'))
+      .map(
+        (l) => (JSON.parse(l) as { progress: { phase: string; checked: number; total: number } }).progress,
+      );
+    const last = progress.at(-1);
+    assert.equal(last?.phase, 'done', verify.stderr);
+    assert.ok(last.total > 0);
+    assert.equal(last.checked, last.total);
 
     const manifest = await runCli(['manifest', '--format', 'jsonl'], env);
     assert.equal(manifest.code, 0, manifest.stderr);
