@@ -20,7 +20,7 @@ import { dirname } from 'node:path';
 import { hostname } from 'node:os';
 
 import { CxrecError } from '../errors.js';
-import { processAlive } from './workers.js';
+import { processAlive } from '../owners.js';
 
 const heartbeatMs = 10_000;
 /** A heartbeat older than this means its holder is gone. */

@@ -14,6 +14,7 @@ import {
   type JobRow,
   type LedgerCounts,
   type JobState,
+  type OwnerRow,
   type RecordingMeta,
 } from './ledger.js';
 
@@ -256,4 +257,26 @@ export function createdDateBounds(window: { from: string; to: string }): { from:
     return new Date(Math.ceil(ms / 1000) * 1000).toISOString().slice(0, 19);
   };
   return { from: bound(window.from), to: bound(window.to) };
+}
+
+/** A `processes` row as both backends read it (times in ms since the epoch). */
+export interface ProcessRecord {
+  owner_id: string;
+  host: string;
+  pid: number;
+  kernel: string | null;
+  started_at: number;
+  heartbeat_at: number;
+}
+
+/** A `processes` row with its heartbeat's age against `ledgerNow`, the ledger's clock. */
+export function toOwnerRow(r: ProcessRecord, ledgerNow: number): OwnerRow {
+  return {
+    id: r.owner_id,
+    host: r.host,
+    pid: r.pid,
+    kernel: r.kernel,
+    startedAt: r.started_at,
+    heartbeatAgeMs: ledgerNow - r.heartbeat_at,
+  };
 }

@@ -28,8 +28,10 @@ import {
   lastPerKey,
   toDiscoveredRecord,
   toJobRow,
+  toOwnerRow,
   type DiscoveredRecord,
   type JobRecord,
+  type ProcessRecord,
 } from './job-record.js';
 import { isFinalState } from './ledger.js';
 import type {
@@ -42,8 +44,10 @@ import type {
   Ledger,
   LedgerCounts,
   ListFilter,
+  OwnerRow,
   UpsertResult,
 } from './ledger.js';
+import type { Owner } from '../owners.js';
 import { readMigrations } from './migration-files.js';
 
 /** How long a write waits for another process's write lock before failing. */
@@ -582,6 +586,28 @@ export class SqliteLedger implements Ledger {
       this.#db.prepare('DELETE FROM leases WHERE name = ? AND owner = ?').run(name, owner),
     );
     return;
+  }
+
+  async heartbeat(owner: Owner): Promise<void> {
+    const wall = Date.now();
+    this.#changes(
+      'heartbeat',
+      `INSERT INTO processes (owner_id, host, pid, kernel, started_at, heartbeat_at)
+             VALUES (@id, @host, @pid, @kernel, @wall, @wall)
+             ON CONFLICT (owner_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at`,
+      { id: owner.id, host: owner.host, pid: owner.pid, kernel: owner.kernel, wall },
+    );
+  }
+
+  async listOwners(): Promise<OwnerRow[]> {
+    const rows = this.#sync('listOwners', () =>
+      this.#db.prepare<[], ProcessRecord>('SELECT * FROM processes ORDER BY started_at, owner_id').all(),
+    );
+    return rows.map((r) => toOwnerRow(r, Date.now()));
+  }
+
+  async removeOwner(id: string): Promise<void> {
+    this.#changes('removeOwner', 'DELETE FROM processes WHERE owner_id = @id', { id });
   }
 
   async getWatermark(name: string): Promise<string | undefined> {
