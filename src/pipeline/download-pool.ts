@@ -47,7 +47,7 @@ export function createDownloadPool(options: DownloadPoolOptions): WorkerPool {
     backoff,
     log: options.log,
     now,
-    handle: async (job, signal) => {
+    handle: async (job, signal, lease) => {
       const ctx: DownloadContext = {
         source: options.source,
         store: options.store,
@@ -58,6 +58,7 @@ export function createDownloadPool(options: DownloadPoolOptions): WorkerPool {
         log: options.log,
         now,
         ...(options.onBytes ? { onBytes: options.onBytes } : {}),
+        confirmLease: () => lease.confirm(),
         recordUpload: async (upload) => {
           await ledger.setUpload(job, owner, upload);
         },

@@ -56,6 +56,11 @@ export interface DownloadContext {
   now(): number;
   /** Counts media bytes received, for progress. */
   onBytes?(n: number): void;
+  /**
+   * Re-checks the job's lease right before commit; throws when it is lost
+   * (the upload is then parked, not committed).
+   */
+  confirmLease?(): Promise<void>;
 }
 
 /**
@@ -401,6 +406,8 @@ async function commit(
   link: KnownLink,
 ): Promise<JobOutcome> {
   const { sizeBytes, md5, sha256 } = digests;
+  // A job whose lease went to another owner must not commit over its work.
+  await run.ctx.confirmLease?.();
   const info = await upload.commit({
     sizeBytes,
     md5,

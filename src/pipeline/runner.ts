@@ -26,7 +26,9 @@ import type { RecordingSource } from './recording-source.js';
 import { isWholeWindow, selects, type Selection } from './selection.js';
 import { claimSoleProcess } from './sole-process.js';
 import { decodeUploadRef } from './upload-ref.js';
-import { isFatal, newOwnerId, releaseDeadLocalLeases, type WorkerPool } from './workers.js';
+import { newOwner } from '../owners.js';
+import { releaseLeasesOfGoneOwners, startLedgerHeartbeat } from './owner-leases.js';
+import { isFatal, type WorkerPool } from './workers.js';
 
 /** What a job runs on. */
 export interface PipelineResources {
@@ -120,13 +122,16 @@ export interface Runner {
 }
 
 /**
- * Takes back what earlier runs left (leases of dead local processes, staged
+ * Registers this process in the ledger (`owner-leases.ts`), takes back
+ * what earlier runs left (leases of owners that are gone, staged
  * uploads nobody will resume) and builds the worker pool.
  */
 export async function startRunner(options: RunnerOptions): Promise<Runner> {
   const { ledger, store, settings, log, now } = options;
-  const owner = newOwnerId();
-  await releaseDeadLocalLeases(ledger, now(), log);
+  const self = newOwner();
+  const owner = self.id;
+  const heartbeat = await startLedgerHeartbeat(ledger, self, log);
+  await releaseLeasesOfGoneOwners(ledger, self, now(), log);
   await discardAbandonedUploads(ledger, store, now(), log);
 
   const pool = createDownloadPool({ ...options, owner });
@@ -141,10 +146,13 @@ export async function startRunner(options: RunnerOptions): Promise<Runner> {
         async stop(reason?: unknown) {
           stopping.abort(reason);
           await workers;
+          // Every job of this owner is recorded: it leaves the ledger.
+          await heartbeat.stop();
         },
       };
     },
     async housekeeping(signal) {
+      await releaseLeasesOfGoneOwners(ledger, self, now(), log);
       await discardAbandonedUploads(ledger, store, now(), log);
       await sweepStaging(ledger, store, signal, log);
     },

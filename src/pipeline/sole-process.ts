@@ -8,10 +8,10 @@
  * The claim is a lock file beside the ledger, `<ledger>.process`, created
  * exclusively and holding `host pid random`. Its modification time is a
  * heartbeat, touched every 10 s. A claim is taken over when its holder is
- * gone: on this host a pid that no longer runs (so a rerun right after a
- * SIGKILL starts at once), anywhere a heartbeat older than a minute (a
- * crash on another machine sharing the file, or a container whose pid
- * means nothing here). Reading commands (`status`, `manifest`, `verify`)
+ * gone: in our own pid namespace (`owners.ts`) a pid that no longer runs
+ * (so a rerun right after a SIGKILL starts at once), anywhere a heartbeat
+ * older than a minute (a crash on another machine sharing the file, or
+ * another container, whose pid means nothing here even with our host name). Reading commands (`status`, `manifest`, `verify`)
  * take no claim and run beside it.
  */
 import { randomBytes } from 'node:crypto';
@@ -20,7 +20,7 @@ import { dirname } from 'node:path';
 import { hostname } from 'node:os';
 
 import { CxrecError } from '../errors.js';
-import { processAlive } from './workers.js';
+import { currentKernel, processAlive } from '../owners.js';
 
 const heartbeatMs = 10_000;
 /** A heartbeat older than this means its holder is gone. */
@@ -33,7 +33,9 @@ export interface SoleProcessClaim {
 /** Claims the SQLite ledger at `ledgerPath` for this process, or throws `config_invalid` naming the holder. */
 export async function claimSoleProcess(ledgerPath: string): Promise<SoleProcessClaim> {
   const lockPath = `${ledgerPath}.process`;
-  const mine = `${hostname()} ${process.pid} ${randomBytes(6).toString('hex')}\n`;
+  // The fourth word names our pid namespace (`owners.ts`): only a process of the same one
+  // may judge our pid. Containers share host names and pid 1.
+  const mine = `${hostname()} ${process.pid} ${randomBytes(6).toString('hex')} ${currentKernel() ?? '-'}\n`;
   // The ledger creates its folder too; the claim comes first.
   await mkdir(dirname(lockPath), { recursive: true }).catch(() => undefined);
   for (let attempt = 0; ; attempt++) {
@@ -79,11 +81,14 @@ async function readHolder(lockPath: string): Promise<{ gone: boolean; descriptio
   } catch {
     return undefined;
   }
-  const [host, pidText] = content.trim().split(' ');
+  const [host, pidText, , kernel] = content.trim().split(' ');
   const pid = Number(pidText);
   const description = `host ${host ?? '?'}, pid ${pidText ?? '?'}`;
   if (Date.now() - mtimeMs > staleMs) return { gone: true, description };
-  if (host === hostname() && Number.isInteger(pid) && pid !== process.pid && !processAlive(pid)) {
+  // A claim of an older cxrec names no pid namespace: its host name is all there is to go by.
+  const sameNamespace =
+    kernel === undefined ? host === hostname() : kernel !== '-' && kernel === currentKernel();
+  if (sameNamespace && Number.isInteger(pid) && pid !== process.pid && !processAlive(pid)) {
     return { gone: true, description };
   }
   return { gone: false, description };

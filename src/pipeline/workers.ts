@@ -8,9 +8,6 @@
  * are aborted (their uploads parked for a resume, never committed half
  * way), and `run` resolves once every job has written its outcome.
  */
-import { hostname } from 'node:os';
-import { randomBytes } from 'node:crypto';
-
 import { backoffDelayMs } from '../cxone/retry-policy.js';
 import { CxrecError, describeError, failureReason, isAbortError, isRetryable } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -35,9 +32,10 @@ export function isFatal(err: unknown): err is CxrecError {
   return err instanceof CxrecError && fatalCodes.has(err.code) && !(err.code === 'ledger' && err.retryable);
 }
 
-/** `host:pid:random`: unique per process, and tells which local leases belong to a dead process. */
-export function newOwnerId(): string {
-  return `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+/** A running job's lease. */
+export interface JobLease {
+  /** Renews the lease now; throws a retryable error (and aborts the job) when it is not held any more. */
+  confirm(): Promise<void>;
 }
 
 export interface WorkerPoolOptions {
@@ -49,8 +47,12 @@ export interface WorkerPoolOptions {
   /** Job attempts (transient faults) before a row ends `failed`. @default 6 */
   maxJobAttempts?: number;
   backoff: { baseMs: number; capMs: number; random: () => number };
-  /** Runs one job; `signal` fires on shutdown or when the lease is lost. */
-  handle(job: JobRow, signal: AbortSignal): Promise<JobOutcome>;
+  /**
+   * Runs one job; `signal` fires on shutdown or when the lease is lost.
+   * `lease.confirm()` renews the lease right before the job commits, and
+   * throws (aborting `signal`) when it is lost or cannot be confirmed.
+   */
+  handle(job: JobRow, signal: AbortSignal, lease: JobLease): Promise<JobOutcome>;
   /**
    * Which errors stop the pool. The service passes one that rides out a
    * CXone outage (`unreachable`) instead of stopping. @default isFatal
@@ -97,10 +99,13 @@ export class WorkerPool {
   /** Claims and runs jobs until `signal` fires or a fatal error; then drains. */
   async run(signal: AbortSignal): Promise<void> {
     const { ledger, owner, concurrency } = this.options;
+    let claimedAt = performance.now();
     while (!signal.aborted && !this.fatal) {
       const free = concurrency - this.inFlight.size;
       let claimed: JobRow[] = [];
       if (free > 0) {
+        // The lease runs from before the claim was sent (local monotonic clock).
+        claimedAt = performance.now();
         try {
           claimed = await ledger.claim({
             owner,
@@ -121,7 +126,7 @@ export class WorkerPool {
           await this.idle(signal, 2_000);
           continue;
         }
-        for (const job of claimed) this.start(job, signal);
+        for (const job of claimed) this.start(job, signal, claimedAt);
       }
       if (claimed.length === 0 || this.inFlight.size >= concurrency) {
         await this.idle(signal, this.inFlight.size >= concurrency ? 5_000 : 250);
@@ -130,34 +135,80 @@ export class WorkerPool {
     await Promise.allSettled([...this.inFlight]);
   }
 
-  private start(job: JobRow, runSignal: AbortSignal): void {
-    const p = this.runJob(job, runSignal).finally(() => {
+  private start(job: JobRow, runSignal: AbortSignal, claimedAt: number): void {
+    const p = this.runJob(job, runSignal, claimedAt).finally(() => {
       this.inFlight.delete(p);
       this.notify();
     });
     this.inFlight.add(p);
   }
 
-  private async runJob(job: JobRow, runSignal: AbortSignal): Promise<void> {
+  /**
+   * Runs one job under its lease. The lease is renewed every sixth of its
+   * length; when it is lost (the ledger says another owner holds it) or
+   * cannot be renewed before it would expire (a ledger outage; measured on
+   * this process's monotonic clock from when the last successful renewal
+   * was sent, so no other clock is trusted), the job is aborted: its
+   * transfer stops, its upload is parked, and the row is left for the owner
+   * that claims it next to resume.
+   */
+  private async runJob(job: JobRow, runSignal: AbortSignal, claimedAt: number): Promise<void> {
     const { ledger, owner, log } = this.options;
     const key = { recordingId: job.recordingId, channel: job.channel };
     const lost = new AbortController();
     const signal = AbortSignal.any([runSignal, lost.signal]);
+    const lose = (why: string): void => {
+      if (lost.signal.aborted) return;
+      log.warn({ ...key }, `${why}; stopping the job`);
+      lost.abort(new CxrecError('aborted', why, { context: key }));
+    };
+    let heldUntil = claimedAt + this.leaseMs;
+    let lastSent = claimedAt;
+    /** Renews once; true when held. */
+    const renewNow = async (): Promise<boolean> => {
+      const sent = performance.now();
+      lastSent = sent;
+      const held = await ledger.renewLease(key, owner, this.leaseMs, this.options.now());
+      if (held) heldUntil = Math.max(heldUntil, sent + this.leaseMs);
+      else lose('lease lost to another owner');
+      return held;
+    };
+    // Stop a little before the lease expires, so the next owner never overlaps.
+    const margin = this.leaseMs / 6;
     const renew = setInterval(() => {
-      ledger.renewLease(key, owner, this.leaseMs, this.options.now()).then(
-        (held) => {
-          if (!held) lost.abort(new CxrecError('aborted', 'lease lost', { context: key }));
-        },
-        (err: unknown) => {
-          noteRetry('ledger');
-          log.debug({ err, ...key }, 'lease renewal failed');
-        },
-      );
-    }, this.leaseMs / 3);
+      if (performance.now() >= heldUntil - margin) {
+        lose('lease could not be renewed before it expired');
+        return;
+      }
+      if (performance.now() - lastSent < this.leaseMs / 3) return;
+      renewNow().catch((err: unknown) => {
+        // Counted, not printed: a lease that stays unrenewable stops the job (warned once, above).
+        noteRetry('ledger');
+        log.debug({ err, ...key }, 'lease renewal failed');
+      });
+    }, this.leaseMs / 6);
+    const lease: JobLease = {
+      confirm: async () => {
+        let held: boolean;
+        try {
+          held = !signal.aborted && (await renewNow());
+        } catch (err) {
+          lose('lease could not be confirmed before commit');
+          throw new CxrecError('aborted', 'lease could not be confirmed before commit', {
+            cause: err,
+            context: key,
+          });
+        }
+        if (!held || performance.now() >= heldUntil - margin) {
+          lose('lease lost before commit');
+          throw new CxrecError('aborted', 'lease lost before commit; not committing', { context: key });
+        }
+      },
+    };
 
     let outcome: JobOutcome;
     try {
-      outcome = await this.options.handle(job, signal);
+      outcome = await this.options.handle(job, signal, lease);
     } catch (err) {
       outcome = this.classifyThrown(err);
     } finally {
@@ -300,38 +351,4 @@ export class WorkerPool {
 function errorFields(err: unknown): { errorCode: string; errorMessage: string } {
   const { code, message } = describeError(err);
   return { errorCode: code, errorMessage: message };
-}
-
-/**
- * Rows leased by a process of this host that no longer runs (killed, crashed)
- * go back to `pending` at once instead of waiting out their lease.
- */
-export async function releaseDeadLocalLeases(ledger: Ledger, now: number, log: Logger): Promise<number> {
-  const host = hostname();
-  let released = 0;
-  for (const row of await ledger.list({ states: ['downloading'] })) {
-    const [owner, pid] = row.leaseOwner?.split(':') ?? [];
-    if (owner !== host || pid === undefined || Number(pid) === process.pid || processAlive(Number(pid)))
-      continue;
-    const ok = await ledger.defer(row, row.leaseOwner as string, {
-      state: 'pending',
-      nextRunAt: now,
-      countAttempt: true,
-      errorCode: 'worker_died',
-      errorMessage: `process ${pid} died while holding the job`,
-    });
-    if (ok) released++;
-  }
-  if (released > 0) log.info({ released }, 'took back jobs of a process that died');
-  return released;
-}
-
-/** Whether a process of this host (pid namespace) runs. */
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

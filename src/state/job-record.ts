@@ -16,6 +16,7 @@ import {
   type JobState,
   type LedgerCounts,
   type ListFilter,
+  type OwnerRow,
   type RecordingMeta,
   type RowCounts,
 } from './ledger.js';
@@ -376,4 +377,26 @@ export function listConditions(
     );
   }
   return where;
+}
+
+/** A `processes` row as both backends read it (times in ms since the epoch). */
+export interface ProcessRecord {
+  owner_id: string;
+  host: string;
+  pid: number;
+  kernel: string | null;
+  started_at: number;
+  heartbeat_at: number;
+}
+
+/** A `processes` row with its heartbeat's age against `ledgerNow`, the ledger's clock. */
+export function toOwnerRow(r: ProcessRecord, ledgerNow: number): OwnerRow {
+  return {
+    id: r.owner_id,
+    host: r.host,
+    pid: r.pid,
+    kernel: r.kernel,
+    startedAt: r.started_at,
+    heartbeatAgeMs: ledgerNow - r.heartbeat_at,
+  };
 }

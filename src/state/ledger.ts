@@ -9,6 +9,7 @@
  * lease runs out. Every write that ends or defers a job names the owner, so
  * a process whose lease was taken over cannot overwrite the new holder.
  */
+import type { Owner } from '../owners.js';
 
 export const channels = ['combined', 'caller', 'agent'] as const;
 export type Channel = (typeof channels)[number];
@@ -149,6 +150,13 @@ export interface FinishOutcome {
   stored?: StoredObjectInfo;
   errorCode?: string;
   errorMessage?: string;
+}
+
+/** A process working on the ledger (`processes` table), as `listOwners` reads it. */
+export interface OwnerRow extends Owner {
+  startedAt: number;
+  /** Age of the last heartbeat in ms, on the ledger's clock. */
+  heartbeatAgeMs: number;
 }
 
 /** How `Ledger.defer` puts a leased row back, and when it is due again. */
@@ -366,6 +374,17 @@ export interface Ledger {
   finishExport(id: number, end: ExportEnd): Promise<boolean>;
   /** The latest `limit` exports, newest first. */
   listExports(limit: number): Promise<ExportRecord[]>;
+
+  /**
+   * Registers `owner` (first call) or refreshes its heartbeat, on the
+   * ledger's clock: the database server's on PostgreSQL, this machine's on
+   * SQLite (one machine). See `owners.ts`.
+   */
+  heartbeat(owner: Owner): Promise<void>;
+  /** Every registered owner, with how old its last heartbeat is on the ledger's clock. */
+  listOwners(): Promise<OwnerRow[]>;
+  /** Forgets an owner: a clean exit, or one gone that holds nothing any more. */
+  removeOwner(id: string): Promise<void>;
 
   /** Named discovery watermarks (ISO timestamps), e.g. `run` discovery progress. */
   getWatermark(name: string): Promise<string | undefined>;

@@ -25,11 +25,13 @@ import {
   toDiscoveredRecord,
   toExportRecord,
   toJobRow,
+  toOwnerRow,
   type DiscoveredRecord,
   type ExportRow,
   type JobRecord,
   type ListPosition,
   type StateGroup,
+  type ProcessRecord,
 } from './job-record.js';
 import { isFinalState } from './ledger.js';
 import type {
@@ -50,8 +52,10 @@ import type {
   RetryFilter,
   OverviewQuery,
   RowCounts,
+  OwnerRow,
   UpsertResult,
 } from './ledger.js';
+import type { Owner } from '../owners.js';
 import { readMigrations } from './migration-files.js';
 
 /** Arbitrary, fixed: the advisory lock every cxrec process takes to migrate. */
@@ -311,6 +315,9 @@ export function listQuery(
   return { sql, values };
 }
 
+/** The database server's clock in ms since the epoch, in SQL. */
+const dbClockMs = `floor(extract(epoch from clock_timestamp()) * 1000)::bigint`;
+
 const leaseHeld = `recording_id = $1 AND channel = $2 AND state = 'downloading' AND lease_owner = $3`;
 
 /**
@@ -331,10 +338,16 @@ export class PostgresLedger implements Ledger {
   readonly location: string;
   readonly #pool: pg.Pool;
   #closed = false;
+  readonly #wallClock: () => number;
+  /** Database clock minus this host's clock, in ms (see `#leaseClock`). */
+  #offset: number | undefined;
+  #offsetMeasuredAt = 0;
 
-  constructor(pool: pg.Pool, location: string) {
+  /** `wallClock` is this host's clock (a test skews it). */
+  constructor(pool: pg.Pool, location: string, wallClock: () => number = Date.now) {
     this.#pool = pool;
     this.location = location;
+    this.#wallClock = wallClock;
   }
 
   async #query<R extends pg.QueryResultRow>(
@@ -389,10 +402,11 @@ export class PostgresLedger implements Ledger {
 
   async claim(options: ClaimOptions): Promise<JobRow[]> {
     if (options.limit <= 0) return [];
+    const now = await this.#leaseClock(options.now);
     const { rows } = await this.#query<JobRecord>('claim', claimSql, [
       options.owner,
-      options.now,
-      options.now + options.leaseMs,
+      now,
+      now + options.leaseMs,
       options.limit,
       Date.now(),
     ]);
@@ -423,8 +437,9 @@ export class PostgresLedger implements Ledger {
   }
 
   async renewLease(key: JobKey, owner: string, leaseMs: number, now: number): Promise<boolean> {
+    const leaseNow = await this.#leaseClock(now);
     return this.#updateLeased('renewLease', key, owner, 'lease_expires_at = $4, updated_at = $5', [
-      now + leaseMs,
+      leaseNow + leaseMs,
       Date.now(),
     ]);
   }
@@ -563,6 +578,7 @@ export class PostgresLedger implements Ledger {
   }
 
   async listAbandonedUploads(now: number): Promise<JobRow[]> {
+    now = await this.#leaseClock(now);
     const { rows } = await this.#query<JobRecord>(
       'listAbandonedUploads',
       `SELECT * FROM jobs
@@ -575,6 +591,7 @@ export class PostgresLedger implements Ledger {
   }
 
   async clearAbandonedUpload(key: JobKey, token: string, now: number): Promise<boolean> {
+    now = await this.#leaseClock(now);
     const { rowCount } = await this.#query(
       'clearAbandonedUpload',
       `UPDATE jobs SET upload_token = NULL, upload_bytes = NULL, updated_at = $5
@@ -654,6 +671,7 @@ export class PostgresLedger implements Ledger {
   }
 
   async acquireLease(name: string, owner: string, leaseMs: number, now: number): Promise<boolean> {
+    now = await this.#leaseClock(now);
     // One statement: ON CONFLICT re-checks the WHERE against the latest
     // committed row (READ COMMITTED), so of two owners racing for a free or
     // expired name exactly one updates it; the other sees rowCount 0.
@@ -725,6 +743,52 @@ export class PostgresLedger implements Ledger {
       [Math.max(0, Math.floor(limit))],
     );
     return rows.map(toExportRecord);
+  }
+
+  async heartbeat(owner: Owner): Promise<void> {
+    await this.#query(
+      'heartbeat',
+      `INSERT INTO processes (owner_id, host, pid, kernel, started_at, heartbeat_at)
+         VALUES ($1, $2, $3, $4, ${dbClockMs}, ${dbClockMs})
+         ON CONFLICT (owner_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at`,
+      [owner.id, owner.host, owner.pid, owner.kernel],
+    );
+  }
+
+  async listOwners(): Promise<OwnerRow[]> {
+    const { rows } = await this.#query<ProcessRecord & { db_now: number }>(
+      'listOwners',
+      `SELECT *, ${dbClockMs} AS db_now FROM processes ORDER BY started_at, owner_id`,
+    );
+    return rows.map((r) => toOwnerRow(r, r.db_now));
+  }
+
+  async removeOwner(id: string): Promise<void> {
+    await this.#query('removeOwner', 'DELETE FROM processes WHERE owner_id = $1', [id]);
+  }
+
+  /**
+   * The caller's `now` moved onto the database server's clock, for lease
+   * times: every process then measures leases on one clock, whatever its
+   * host's clock says. The offset between the two clocks is measured at
+   * most every 30 s (a query); clocks within a second of each other count
+   * as agreeing, and only a change of more than a second is taken, so a
+   * lease check does not jitter with the round trip.
+   */
+  async #leaseClock(now: number): Promise<number> {
+    const wall = this.#wallClock();
+    if (this.#offset === undefined || wall - this.#offsetMeasuredAt > 30_000) {
+      const sent = this.#wallClock();
+      const { rows } = await this.#query<{ db_now: number }>('clock', `SELECT ${dbClockMs} AS db_now`);
+      const received = this.#wallClock();
+      let measured = Math.round((rows[0]?.db_now ?? received) - (sent + received) / 2);
+      // Within a second is agreement (a lease lasts a minute): the caller's
+      // times are then kept exactly, not moved by round-trip noise.
+      if (Math.abs(measured) <= 1_000) measured = 0;
+      if (this.#offset === undefined || Math.abs(measured - this.#offset) > 1_000) this.#offset = measured;
+      this.#offsetMeasuredAt = received;
+    }
+    return now + this.#offset;
   }
 
   async getWatermark(name: string): Promise<string | undefined> {

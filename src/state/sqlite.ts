@@ -34,11 +34,13 @@ import {
   toDiscoveredRecord,
   toExportRecord,
   toJobRow,
+  toOwnerRow,
   type DiscoveredRecord,
   type ExportRow,
   type JobRecord,
   type ListPosition,
   type StateGroup,
+  type ProcessRecord,
 } from './job-record.js';
 import { isFinalState } from './ledger.js';
 import type {
@@ -59,8 +61,10 @@ import type {
   RetryFilter,
   OverviewQuery,
   RowCounts,
+  OwnerRow,
   UpsertResult,
 } from './ledger.js';
+import type { Owner } from '../owners.js';
 import { readMigrations } from './migration-files.js';
 
 /** How long a write waits for another process's write lock before failing. */
@@ -770,6 +774,28 @@ export class SqliteLedger implements Ledger {
         .all({ limit: Math.max(0, Math.floor(limit)) }),
     );
     return rows.map(toExportRecord);
+  }
+
+  async heartbeat(owner: Owner): Promise<void> {
+    const wall = Date.now();
+    this.#changes(
+      'heartbeat',
+      `INSERT INTO processes (owner_id, host, pid, kernel, started_at, heartbeat_at)
+             VALUES (@id, @host, @pid, @kernel, @wall, @wall)
+             ON CONFLICT (owner_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at`,
+      { id: owner.id, host: owner.host, pid: owner.pid, kernel: owner.kernel, wall },
+    );
+  }
+
+  async listOwners(): Promise<OwnerRow[]> {
+    const rows = this.#sync('listOwners', () =>
+      this.#db.prepare<[], ProcessRecord>('SELECT * FROM processes ORDER BY started_at, owner_id').all(),
+    );
+    return rows.map((r) => toOwnerRow(r, Date.now()));
+  }
+
+  async removeOwner(id: string): Promise<void> {
+    this.#changes('removeOwner', 'DELETE FROM processes WHERE owner_id = @id', { id });
   }
 
   async getWatermark(name: string): Promise<string | undefined> {

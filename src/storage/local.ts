@@ -20,7 +20,8 @@ import { CxrecError, systemCode } from '../errors.js';
 import { assertCommitSize, assertOpen, digestsOf, throwIfAborted } from './commit-check.js';
 import { assertObjectKey, partialDirName } from './keys.js';
 import { noObjectAt } from './store-errors.js';
-import { StagingLocks, stagingTempName, unlinkIfPresent, type StagingLock } from './staging-locks.js';
+import type { Owner } from '../owners.js';
+import { StagingLocks, unlinkIfPresent, type StagingLock } from './staging-locks.js';
 import type {
   CommitOptions,
   ObjectInfo,
@@ -44,9 +45,13 @@ const dirMode = 0o750;
  */
 const checkpointEveryBytes = 32 * 1024 * 1024;
 
-/** Opens the store rooted at `root` (created on first write, 0750). */
-export function openLocalObjectStore(root: string): Promise<ObjectStore> {
-  return Promise.resolve(new LocalObjectStore(resolve(root)));
+/**
+ * Opens the store rooted at `root` (created on first write, 0750). `owner`
+ * names who holds its staging locks (default: this process's owner; tests
+ * make two stores with different owners in one process).
+ */
+export function openLocalObjectStore(root: string, options: { owner?: Owner } = {}): Promise<ObjectStore> {
+  return Promise.resolve(new LocalObjectStore(resolve(root), options.owner));
 }
 
 class LocalObjectStore implements ObjectStore {
@@ -54,13 +59,17 @@ class LocalObjectStore implements ObjectStore {
   private readonly partialDir: string;
   private readonly locks: StagingLocks;
 
-  constructor(private readonly root: string) {
+  constructor(
+    private readonly root: string,
+    owner?: Owner,
+  ) {
     this.location = root.endsWith(sep) ? root : root + sep;
     this.partialDir = join(root, partialDirName);
     this.locks = new StagingLocks({
       partialDir: this.partialDir,
       location: this.location,
       failure: (what, key, err) => this.failure(what, key, err),
+      ...(owner ? { owner } : {}),
     });
   }
 
@@ -82,19 +91,23 @@ class LocalObjectStore implements ObjectStore {
     await this.ensureDir(this.partialDir, key);
     const name = `${createHash('sha256').update(key, 'utf8').digest('hex').slice(0, 32)}.part`;
     const partPath = join(this.partialDir, name);
-    const lock = await this.locks.acquire(partPath, key, options.resumeToken === name);
+    const lock = await this.locks.acquire(partPath, key);
     try {
       let handle: FileHandle;
       let staged = 0;
       if (options.resumeToken === name) {
+        // Taken over from a gone owner: resume from a copy of its durable bytes, never its file.
+        if (lock.tookOver) await this.locks.detach(partPath, await readCheckpoint(`${partPath}.len`));
         const resumed = await this.openStaged(partPath);
         handle = resumed.handle;
         staged = resumed.stagedBytes;
       } else {
         // A partial of this key with no token naming it belongs to an attempt
-        // that will not resume it (we hold the lock): start empty.
-        handle = await open(partPath, 'w', fileMode);
+        // that will not resume it (we hold the lock): start empty, in a new
+        // file (truncating the old one would reach a handle still open on it).
+        await unlinkIfPresent(partPath);
         await unlinkIfPresent(`${partPath}.len`);
+        handle = await open(partPath, 'wx', fileMode);
       }
       return new LocalStagedUpload({
         key,
@@ -120,7 +133,7 @@ class LocalObjectStore implements ObjectStore {
     // backend, or a tampered ledger) must not become a path.
     if (!/^[0-9a-f]{32}\.part$/.test(resumeToken)) return;
     const partPath = join(this.partialDir, resumeToken);
-    const lock = await this.locks.acquire(partPath, key, true);
+    const lock = await this.locks.acquire(partPath, key);
     try {
       await unlinkIfPresent(partPath);
       await unlinkIfPresent(`${partPath}.len`);
@@ -133,22 +146,24 @@ class LocalObjectStore implements ObjectStore {
     const target = this.pathFor(key);
     throwIfAborted(options.signal, { key });
     await this.ensureDir(this.partialDir, key);
-    const temp = join(this.partialDir, stagingTempName('small'));
-    try {
-      const handle = await open(temp, 'wx', fileMode);
+    await this.locks.withTempName('small', async (name) => {
+      const temp = join(this.partialDir, name);
       try {
-        await handle.writeFile(body);
-        await handle.sync();
-      } finally {
-        await handle.close();
+        const handle = await open(temp, 'wx', fileMode);
+        try {
+          await handle.writeFile(body);
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+        await this.ensureDir(dirname(target), key);
+        await rename(temp, target);
+        await fsyncDir(dirname(target));
+      } catch (err) {
+        await unlinkIfPresent(temp);
+        throw this.failure('cannot write object', key, err);
       }
-      await this.ensureDir(dirname(target), key);
-      await rename(temp, target);
-      await fsyncDir(dirname(target));
-    } catch (err) {
-      await unlinkIfPresent(temp);
-      throw this.failure('cannot write object', key, err);
-    }
+    });
     return { key, sizeBytes: body.length, ...digestsOf(body) };
   }
 
@@ -198,25 +213,34 @@ class LocalObjectStore implements ObjectStore {
 
   async probe(options?: SignalOption): Promise<void> {
     throwIfAborted(options?.signal, { key: partialDirName });
-    const probe = join(this.partialDir, stagingTempName('probe'));
     try {
       await mkdir(this.partialDir, { recursive: true, mode: dirMode });
-      const handle = await open(probe, 'wx', fileMode);
-      try {
-        await handle.writeFile('cxrec probe\n');
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await unlink(probe);
+      await this.locks.withTempName('probe', async (name) => {
+        const probe = join(this.partialDir, name);
+        try {
+          const handle = await open(probe, 'wx', fileMode);
+          try {
+            await handle.writeFile('cxrec probe\n');
+            await handle.sync();
+          } finally {
+            await handle.close();
+          }
+        } finally {
+          await unlinkIfPresent(probe);
+        }
+      });
     } catch (err) {
-      await unlinkIfPresent(probe);
       throw new CxrecError(
         'storage',
         `cannot write under ${this.location}${partialDirName}/ (${systemCode(err) ?? 'error'}); check CXREC_STORAGE names a directory this user may create and write`,
         { cause: err, retryable: false, context: { location: this.location } },
       );
     }
+  }
+
+  /** Stops this store's staging heartbeat (its uploads are all committed, parked or aborted by now). */
+  close(): Promise<void> {
+    return this.locks.close();
   }
 
   /** The file for `key`, refusing keys that would leave the root. */
@@ -357,6 +381,12 @@ class LocalStagedUpload implements StagedUpload {
       const lenPath = `${this.s.partPath}.len`;
       const temp = `${lenPath}.${randomBytes(4).toString('hex')}`;
       await writeFile(temp, String(this.written), { mode: fileMode });
+      if (!(await this.ownsStagingPath())) {
+        await unlinkIfPresent(temp);
+        throw new CxrecError('storage', 'the staging file was taken over by another process', {
+          context: this.context,
+        });
+      }
       await rename(temp, lenPath);
       this.checkpointed = this.written;
     } catch (err) {
@@ -384,6 +414,17 @@ class LocalStagedUpload implements StagedUpload {
         });
       }
       await handle.sync();
+      // Rename only the file this handle wrote, under a lock still ours: a
+      // takeover (we seemed gone) put another file at the path.
+      if (!(await this.ownsStagingPath()) || !(await this.s.lock.stillHeld())) {
+        throw new CxrecError(
+          'storage',
+          'the staging file was taken over by another process; not committing',
+          {
+            context: this.context,
+          },
+        );
+      }
       await handle.close();
       this.done = true;
       await this.s.ensureDir(dirname(this.s.target));
@@ -408,9 +449,10 @@ class LocalStagedUpload implements StagedUpload {
     if (this.done) return;
     this.done = true;
     try {
-      if (this.written > this.checkpointed) await this.checkpoint();
-      await this.s.handle.close();
+      // After a takeover the staged bytes are another owner's business now.
+      if (this.written > this.checkpointed && (await this.ownsStagingPath())) await this.checkpoint();
     } finally {
+      await this.s.handle.close().catch(() => undefined);
       await this.s.lock.release();
     }
   }
@@ -420,12 +462,28 @@ class LocalStagedUpload implements StagedUpload {
     if (this.done) return;
     this.done = true;
     try {
+      // Only our own file: after a takeover the path names another's.
+      const ours = await this.ownsStagingPath().catch(() => false);
       await this.s.handle.close().catch(() => undefined);
-      await unlinkIfPresent(this.s.partPath);
-      await unlinkIfPresent(`${this.s.partPath}.len`);
+      if (ours) {
+        await unlinkIfPresent(this.s.partPath);
+        await unlinkIfPresent(`${this.s.partPath}.len`);
+      }
     } finally {
       await this.s.lock.release();
     }
+  }
+
+  /** Whether the staging path still names the file our handle writes (same device and inode). */
+  private async ownsStagingPath(): Promise<boolean> {
+    const [mine, there] = await Promise.all([
+      this.s.handle.stat(),
+      stat(this.s.partPath).catch((err: unknown) => {
+        if (systemCode(err) === 'ENOENT') return undefined;
+        throw err;
+      }),
+    ]);
+    return there !== undefined && there.dev === mine.dev && there.ino === mine.ino;
   }
 
   private get context(): { key: string; location: string } {

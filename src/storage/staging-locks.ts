@@ -1,60 +1,84 @@
 /**
  * Who owns a staging file in local storage's `.partial/`, and when a
- * leftover there may go. Every decision about owners lives here, so that
- * changing how an owner is identified is a change to this file alone.
+ * leftover there may go. Every decision about owners of staging files lives
+ * here; who counts as gone is `owners.ts`'s rule.
  *
- * Today an owner is a process: its pid and host name. An upload's lock is
- * `<name>.part.lock`, created with O_EXCL and holding `{"pid","host"}`; a
- * temp file names its writer in its own name (`<kind>-<pid>-<host tag>-…`).
- * A lock whose process is gone (same host, pid not alive) is taken over; an
- * owner on another host (a NAS mounted by two machines: its pid means
- * nothing here) is taken as gone only after an hour without a write.
+ * An owner is a random id (one per store, so two containers sharing a host
+ * name and pid 1 differ). Each store that stages anything keeps a heartbeat
+ * file, `.partial/owner-<id>.beat`, holding its owner and rewritten every
+ * few seconds. An upload's lock is `<name>.part.lock`, created with O_EXCL
+ * and holding the owner; a temp file names its owner in its own name
+ * (`<kind>-<owner id>-<16 hex>.tmp`). An owner is gone when its heartbeat
+ * file is missing or was last written more than `ownerExpiresAfterMs` ago,
+ * both measured on the file server's clock (our own heartbeat's
+ * modification time, written just before, is "now"), so hosts sharing a NAS
+ * need no agreement between their clocks; or, at once, when it ran in our
+ * pid namespace and its pid is gone.
+ *
+ * A lock is removed only by its owner, or taken over once its owner is
+ * gone. Taking one over never reuses the old owner's staging file: its
+ * durable prefix is copied to a new file that replaces it, so a writer that
+ * only seemed gone (a stalled NAS mount) writes to a file nobody reads.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { copyFile, readdir, readFile, rename, stat, truncate, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import { join } from 'node:path';
 
 import { CxrecError, systemCode } from '../errors.js';
+import {
+  heartbeatExpired,
+  ownerHeartbeatMs,
+  parseOwner,
+  processAlive,
+  processOwner,
+  provablyGone,
+  type Owner,
+} from '../owners.js';
 import { throwIfAborted } from './commit-check.js';
 import { partialDirName } from './keys.js';
 
 const lockFileMode = 0o640;
 
-/** Lock files held by this process, so a lock naming our own pid is known live or stale. */
-const heldLocks = new Set<string>();
+/** Lock files held in this process, per owner id (two stores of one owner share them). */
+const heldLocksByOwner = new Map<string, Set<string>>();
 
 /**
  * How long a staging leftover must have gone untouched before the sweep
- * removes it when the owner's liveness cannot be checked: a lock written on
- * another host or one that cannot be read. A live writer touches its `.part`
+ * removes it when its owner cannot be known: a lock written by an older
+ * cxrec, or one that cannot be read. A live writer touches its `.part`
  * with every chunk and its `.len` every 32 MiB; its longest pause is a
  * backoff (capped at 60 s) or a URL renewal, so an hour without a write
- * means nobody is writing.
+ * means nobody is writing. Heartbeat files of owners gone this long go too.
  */
 const unknownOwnerStaleAfterMs = 60 * 60 * 1000;
 
-/**
- * Names the host in temp-file names without putting the host name itself
- * in a file name (it may hold characters a file system refuses).
- */
-const hostTag = createHash('sha256').update(hostname(), 'utf8').digest('hex').slice(0, 8);
+/** `<32 hex>.part` and its `.lock`, `.len`, `.len.<8 hex>` (a checkpoint being written) and `.take.<8 hex>` (a takeover's copy). */
+const uploadFilePattern = /^([0-9a-f]{32}\.part)(?:\.lock|\.len(?:\.[0-9a-f]{8})?|\.take\.[0-9a-f]{8})?$/;
+const uuid = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
+/** `small-`/`probe-` temp files, named `<kind>-<owner id>-<16 hex>.tmp`. */
+const tempFilePattern = new RegExp(`^(?:small|probe)-(${uuid})-[0-9a-f]{16}\\.tmp$`);
+/** The same kinds named by older versions (`<kind>-<16 hex>.tmp`, `<kind>-<pid>-<host tag>-<16 hex>.tmp`): no owner to check. */
+const ownerlessTempFilePattern = /^(?:small|probe)-(?:\d+-[0-9a-f]{8}-)?[0-9a-f]{16}\.tmp$/;
+/** An owner's heartbeat file. */
+const beatFilePattern = new RegExp(`^owner-(${uuid})\\.beat$`);
 
-/** `<32 hex>.part` and its `.lock`, `.len` and `.len.<8 hex>` (a checkpoint being written). */
-const uploadFilePattern = /^([0-9a-f]{32}\.part)(?:\.lock|\.len(?:\.[0-9a-f]{8})?)?$/;
-/** `small-`/`probe-` temp files, named `<kind>-<pid>-<host tag>-<16 hex>.tmp`. */
-const tempFilePattern = /^(?:small|probe)-(\d+)-([0-9a-f]{8})-[0-9a-f]{16}\.tmp$/;
-/** The same kinds named by older versions (`<kind>-<16 hex>.tmp`): no owner to check. */
-const ownerlessTempFilePattern = /^(?:small|probe)-[0-9a-f]{16}\.tmp$/;
-
-interface LockOwner {
+/** A lock written by an older cxrec: a host name and a pid. */
+interface LegacyOwner {
+  legacy: true;
   pid: number;
   host: string;
 }
 
 /** A held lock on one staging file. */
 export interface StagingLock {
+  /** True when the lock was taken over from another owner that is gone (its staging file was replaced by a copy). */
+  readonly tookOver: boolean;
+  /** Whether the lock file still names this lock's owner. */
+  stillHeld(): Promise<boolean>;
+  /** Removes the lock file if it still names this owner (never another's). */
   release(): Promise<void>;
 }
 
@@ -65,32 +89,149 @@ export interface StagingLocksOptions {
   location: string;
   /** Turns a file-system error into the store's `CxrecError` (a CxrecError passes through). */
   failure(what: string, key: string, err: unknown): CxrecError;
+  /** Who this store is. @default processOwner() */
+  owner?: Owner;
 }
 
 export class StagingLocks {
-  constructor(private readonly o: StagingLocksOptions) {}
+  /** Lock files held by this owner now. */
+  private readonly heldLocks: Set<string>;
+  private readonly me: Owner;
+  private readonly mine: string;
+  private beatTimer: NodeJS.Timeout | undefined;
+  private beating: Promise<void> | undefined;
+  /** Locks, temp files and clock readings in progress: the heartbeat file exists while this is above 0. */
+  private holds = 0;
+
+  constructor(private readonly o: StagingLocksOptions) {
+    this.me = o.owner ?? processOwner();
+    this.mine = JSON.stringify(this.me);
+    const held = heldLocksByOwner.get(this.me.id) ?? new Set<string>();
+    heldLocksByOwner.set(this.me.id, held);
+    this.heldLocks = held;
+  }
+
+  private get beatPath(): string {
+    return join(this.o.partialDir, `owner-${this.me.id}.beat`);
+  }
+
+  /** Writes our heartbeat file now (the file system sets its modification time). */
+  private beat(): Promise<void> {
+    const run = writeFile(this.beatPath, this.mine, { mode: lockFileMode });
+    this.beating = run.catch(() => undefined);
+    return run;
+  }
 
   /**
-   * Takes the O_EXCL lock of the staging file `partPath`. A lock left by a
-   * process that is gone is taken over. `callerOwnsKey` is the caller's word
-   * (it passes the resume token, or discards) that its ledger lease makes it
-   * the only writer; we then also take over a lock held on another host,
-   * whose liveness we cannot check.
+   * Holds the heartbeat: it beats from before this owner's first staging
+   * file until its last one is gone (`unhold`), so an idle `.partial/` is
+   * empty.
    */
-  async acquire(partPath: string, key: string, callerOwnsKey: boolean): Promise<StagingLock> {
+  private async hold(): Promise<void> {
+    this.holds++;
+    try {
+      if (this.beatTimer === undefined) {
+        await this.beat();
+        this.beatTimer ??= setInterval(() => void this.beat().catch(() => undefined), ownerHeartbeatMs);
+        this.beatTimer.unref();
+      }
+    } catch (err) {
+      await this.unhold();
+      throw err;
+    }
+  }
+
+  private async unhold(): Promise<void> {
+    this.holds = Math.max(0, this.holds - 1);
+    if (this.holds > 0 || this.beatTimer === undefined) return;
+    clearInterval(this.beatTimer);
+    this.beatTimer = undefined;
+    await this.beating;
+    if (this.holds === 0) await unlinkIfPresent(this.beatPath).catch(() => undefined);
+  }
+
+  /** The file server's clock: our heartbeat's modification time, written just now. */
+  private async fileNow(): Promise<number> {
+    await this.hold();
+    try {
+      await this.beat();
+      return (await stat(this.beatPath)).mtimeMs;
+    } finally {
+      await this.unhold();
+    }
+  }
+
+  /** Stops the heartbeat and removes its file (the store is closing; its uploads are settled). */
+  async close(): Promise<void> {
+    this.holds = 1;
+    await this.unhold();
+  }
+
+  /**
+   * Runs `fn` with a temp file name naming this owner, so the sweep can
+   * tell a live writer's file from a gone one's; the heartbeat is held
+   * meanwhile.
+   */
+  async withTempName<T>(kind: 'small' | 'probe', fn: (name: string) => Promise<T>): Promise<T> {
+    await this.hold();
+    try {
+      return await fn(`${kind}-${this.me.id}-${randomBytes(8).toString('hex')}.tmp`);
+    } finally {
+      await this.unhold();
+    }
+  }
+
+  /**
+   * Whether the owner with heartbeat file `owner-<id>.beat` is gone: `owner`
+   * (from its lock) proves it at once when it ran in our pid namespace and
+   * its pid is gone; else its heartbeat file is missing or expired.
+   */
+  private async ownerGone(id: string, owner?: Owner): Promise<boolean> {
+    if (id === this.me.id) return false;
+    if (owner && provablyGone(owner)) return true;
+    let mtimeMs: number;
+    try {
+      mtimeMs = (await stat(join(this.o.partialDir, `owner-${id}.beat`))).mtimeMs;
+    } catch (err) {
+      if (systemCode(err) === 'ENOENT') return true;
+      throw err;
+    }
+    return heartbeatExpired((await this.fileNow()) - mtimeMs);
+  }
+
+  /**
+   * Takes the O_EXCL lock of the staging file `partPath`. A lock whose owner
+   * is gone is taken over, and then the staging file is replaced by a copy
+   * of its first `durableBytes(partPath)` bytes (`detach`), so the gone
+   * owner's open handle, should it still write, no longer reaches it. A
+   * live owner's lock is never taken: the caller gets a retryable error.
+   */
+  async acquire(partPath: string, key: string): Promise<StagingLock> {
     const lockPath = `${partPath}.lock`;
-    const me = currentOwner();
+    await this.hold().catch((err: unknown) => {
+      throw this.o.failure('cannot write the staging heartbeat', key, err);
+    });
+    try {
+      return await this.take(lockPath, partPath, key);
+    } catch (err) {
+      await this.unhold();
+      throw err;
+    }
+  }
+
+  private async take(lockPath: string, partPath: string, key: string): Promise<StagingLock> {
     const context = { key, location: this.o.location };
+    let tookOver = false;
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
-        await writeFile(lockPath, JSON.stringify(me), { flag: 'wx', mode: lockFileMode });
-        heldLocks.add(lockPath);
-        return { release: () => releaseLock(lockPath) };
+        await writeFile(lockPath, this.mine, { flag: 'wx', mode: lockFileMode });
+        this.heldLocks.add(lockPath);
+        return this.held(lockPath, tookOver);
       } catch (err) {
         if (systemCode(err) !== 'EEXIST') throw this.o.failure('cannot create lock file', key, err);
       }
-      const owner = await readLockOwner(lockPath);
-      if (owner === 'fresh') {
+      const read = await readLockOwner(lockPath);
+      if (read === 'fresh') {
         // Created but not written yet: a live owner writes it within
         // milliseconds, and one killed in between leaves it empty, which
         // counts as stale once 10 s old. Either way waiting decides; failing
@@ -100,30 +241,99 @@ export class StagingLocks {
         attempt--;
         continue;
       }
-      const stale =
-        owner === undefined ||
-        (owner.host === me.host
-          ? owner.pid === me.pid
-            ? !heldLocks.has(lockPath)
-            : !processAlive(owner.pid)
-          : callerOwnsKey);
+      const stale = await this.lockStale(lockPath, read?.owner, () => untouchedFor([partPath, lockPath]));
       if (!stale) {
+        const owner = read?.owner;
         throw new CxrecError('storage', 'another upload of this key is in progress; try again later', {
-          context: { ...context, lockPid: owner.pid, lockHost: owner.host },
+          context: {
+            ...context,
+            ...(owner ? { lockPid: owner.pid, lockHost: owner.host } : {}),
+            ...(owner && !('legacy' in owner) ? { lockOwner: owner.id } : {}),
+          },
         });
       }
-      await unlinkIfPresent(lockPath);
+      // Removed only if it still holds what we judged gone (a new owner's lock stays).
+      if (read === undefined || (await readFile(lockPath, 'utf8').catch(() => undefined)) === read.text) {
+        await unlinkIfPresent(lockPath);
+        if (read !== undefined) await this.forgetOwner(read.owner);
+      }
+      tookOver = true;
     }
     throw new CxrecError('storage', 'could not take the staging lock (it kept being re-created)', {
       context,
     });
   }
 
+  private held(lockPath: string, tookOver: boolean): StagingLock {
+    return {
+      tookOver,
+      stillHeld: async () =>
+        this.heldLocks.has(lockPath) &&
+        (await readFile(lockPath, 'utf8').catch(() => undefined)) === this.mine,
+      release: async () => {
+        if (!this.heldLocks.has(lockPath)) return;
+        await this.release(lockPath);
+        await this.unhold();
+      },
+    };
+  }
+
+  /** Whether a lock naming `owner` (undefined: unreadable or gone) may be removed. */
+  private async lockStale(
+    lockPath: string,
+    owner: Owner | LegacyOwner | undefined,
+    untouched: () => Promise<boolean>,
+  ): Promise<boolean> {
+    if (owner === undefined) return true;
+    if ('legacy' in owner) {
+      // An older cxrec's lock: its pid can be checked only on its own host.
+      return owner.host === hostname() ? !processAlive(owner.pid) : untouched();
+    }
+    if (owner.id === this.me.id) return !this.heldLocks.has(lockPath);
+    return this.ownerGone(owner.id, owner);
+  }
+
+  /** Removes the heartbeat file of an owner found gone (another owner's, never ours). */
+  private async forgetOwner(owner: Owner | LegacyOwner): Promise<void> {
+    if ('legacy' in owner || owner.id === this.me.id) return;
+    await unlinkIfPresent(join(this.o.partialDir, `owner-${owner.id}.beat`));
+  }
+
+  /** Removes the lock at `lockPath` if it still names this owner. */
+  private async release(lockPath: string): Promise<void> {
+    this.heldLocks.delete(lockPath);
+    const text = await readFile(lockPath, 'utf8').catch(() => undefined);
+    if (text === this.mine) await unlinkIfPresent(lockPath);
+  }
+
   /**
-   * Removes `.partial/` leftovers no live process owns and no ledger row
+   * Replaces the staging file `partPath` by a copy of its first
+   * `keepBytes` bytes, after a takeover: the copy is a new file, so the
+   * previous owner's handle (should it still write) reaches only the old one.
+   */
+  async detach(partPath: string, keepBytes: number): Promise<void> {
+    const copy = `${partPath}.take.${randomBytes(4).toString('hex')}`;
+    try {
+      await copyFile(partPath, copy, constants.COPYFILE_FICLONE);
+    } catch (err) {
+      if (systemCode(err) === 'ENOENT') return;
+      throw err;
+    }
+    try {
+      await truncate(copy, Math.min(keepBytes, (await stat(copy)).size));
+      await rename(copy, partPath);
+    } catch (err) {
+      await unlinkIfPresent(copy);
+      throw err;
+    }
+  }
+
+  /**
+   * Removes `.partial/` leftovers no live owner holds and no ledger row
    * will resume (`keepTokens`): an upload's `.part`, `.len` and `.lock`,
-   * and `small-`/`probe-` temp files. Files that are not ours are left
-   * alone. Returns the number of files removed.
+   * `small-`/`probe-` temp files, and heartbeat files of owners gone an
+   * hour. Files that are not ours are left alone. Returns the number of
+   * files removed.
    */
   async sweep(options: { signal?: AbortSignal; keepTokens: ReadonlySet<string> }): Promise<number> {
     let names: string[];
@@ -135,10 +345,12 @@ export class StagingLocks {
     }
     const uploads = new Map<string, string[]>();
     const temps: string[] = [];
+    const beats: string[] = [];
     for (const name of names) {
       const token = uploadFilePattern.exec(name)?.[1];
       if (token !== undefined) uploads.set(token, [...(uploads.get(token) ?? []), name]);
       else if (tempFilePattern.test(name) || ownerlessTempFilePattern.test(name)) temps.push(name);
+      else if (beatFilePattern.test(name)) beats.push(name);
     }
     let removed = 0;
     try {
@@ -153,72 +365,81 @@ export class StagingLocks {
           removed++;
         }
       }
+      for (const name of beats) {
+        // Owners found gone: their locks and temp files went above.
+        const id = beatFilePattern.exec(name)?.[1];
+        if (id !== undefined && id !== this.me.id && (await this.ownerGone(id, await this.beatOwner(id)))) {
+          await unlinkIfPresent(join(this.o.partialDir, name));
+          removed++;
+        }
+      }
     } catch (err) {
       throw this.o.failure('cannot sweep the staging directory', partialDirName, err);
     }
     return removed;
   }
 
-  /** Removes one upload's staging files unless a live process owns them; returns how many went. */
+  /** Removes one upload's staging files unless a live owner holds them; returns how many went. */
   private async sweepUpload(token: string, files: readonly string[]): Promise<number> {
     const lockPath = join(this.o.partialDir, `${token}.lock`);
-    if (heldLocks.has(lockPath)) return 0;
-    const me = currentOwner();
+    if (this.heldLocks.has(lockPath)) return 0;
     let removed = 0;
     if (files.includes(`${token}.lock`)) {
-      const owner = await readLockFile(lockPath);
-      if (owner === 'gone')
+      const read = await readLockFile(lockPath);
+      if (read === 'gone')
         return this.sweepUpload(
           token,
           files.filter((f) => f !== `${token}.lock`),
         );
-      const ownerGone =
-        owner !== 'unreadable' && owner.host === me.host
-          ? owner.pid === me.pid || !processAlive(owner.pid)
-          : await untouchedFor(
-              files.map((f) => join(this.o.partialDir, f)),
-              unknownOwnerStaleAfterMs,
-            );
-      if (!ownerGone) return 0;
-      // The same check-then-unlink as acquire: a process that took the lock
-      // over in between would see its commit's rename fail, loudly.
+      const owner = read === 'unreadable' ? undefined : read.owner;
+      const untouched = (): Promise<boolean> => untouchedFor(files.map((f) => join(this.o.partialDir, f)));
+      const gone = owner === undefined ? await untouched() : await this.lockStale(lockPath, owner, untouched);
+      if (!gone) return 0;
+      // Removed only if it still holds what we judged gone.
+      if (read !== 'unreadable' && (await readFile(lockPath, 'utf8').catch(() => undefined)) !== read.text) {
+        return 0;
+      }
       await unlinkIfPresent(lockPath);
+      if (owner !== undefined) await this.forgetOwner(owner);
       removed++;
     }
     // Held while removing, so no writer can open this staging file meanwhile.
+    await this.hold();
     try {
-      await writeFile(lockPath, JSON.stringify(me), { flag: 'wx', mode: lockFileMode });
-    } catch (err) {
-      if (systemCode(err) === 'EEXIST') return removed;
-      throw err;
-    }
-    heldLocks.add(lockPath);
-    try {
-      for (const name of files) {
-        if (name === `${token}.lock`) continue;
-        await unlinkIfPresent(join(this.o.partialDir, name));
-        removed++;
+      try {
+        await writeFile(lockPath, this.mine, { flag: 'wx', mode: lockFileMode });
+      } catch (err) {
+        if (systemCode(err) === 'EEXIST') return removed;
+        throw err;
+      }
+      this.heldLocks.add(lockPath);
+      try {
+        for (const name of files) {
+          if (name === `${token}.lock`) continue;
+          await unlinkIfPresent(join(this.o.partialDir, name));
+          removed++;
+        }
+      } finally {
+        await this.release(lockPath);
       }
     } finally {
-      await releaseLock(lockPath);
+      await this.unhold();
     }
     return removed;
   }
 
-  /** Whether a temp file's writer is gone (dead pid on this host, or untouched an hour). */
+  /** Whether a temp file's owner is gone (or, for an ownerless name, it was untouched an hour). */
   private async tempAbandoned(name: string): Promise<boolean> {
-    const match = tempFilePattern.exec(name);
-    if (match?.[2] === hostTag) {
-      const pid = Number(match[1]);
-      return pid !== process.pid && !processAlive(pid);
-    }
-    return untouchedFor([join(this.o.partialDir, name)], unknownOwnerStaleAfterMs);
+    const id = tempFilePattern.exec(name)?.[1];
+    if (id === undefined) return untouchedFor([join(this.o.partialDir, name)]);
+    return this.ownerGone(id, await this.beatOwner(id));
   }
-}
 
-/** `<kind>-<pid>-<host tag>-<16 hex>.tmp`: lets the sweep tell a live writer's temp file from a dead one's. */
-export function stagingTempName(kind: 'small' | 'probe'): string {
-  return `${kind}-${process.pid}-${hostTag}-${randomBytes(8).toString('hex')}.tmp`;
+  /** The owner a heartbeat file names, if it can be read. */
+  private async beatOwner(id: string): Promise<Owner | undefined> {
+    const text = await readFile(join(this.o.partialDir, `owner-${id}.beat`), 'utf8').catch(() => undefined);
+    return text === undefined ? undefined : parseJsonOwner(text);
+  }
 }
 
 /** Removes `path`; one already gone is fine. */
@@ -230,13 +451,10 @@ export async function unlinkIfPresent(path: string): Promise<void> {
   }
 }
 
-function currentOwner(): LockOwner {
-  return { pid: process.pid, host: hostname() };
-}
-
-async function releaseLock(lockPath: string): Promise<void> {
-  heldLocks.delete(lockPath);
-  await unlinkIfPresent(lockPath);
+interface LockContent {
+  owner: Owner | LegacyOwner;
+  /** The lock file's text, to check it did not change before removing it. */
+  text: string;
 }
 
 /**
@@ -244,10 +462,10 @@ async function releaseLock(lockPath: string): Promise<void> {
  * unreadable and old: a crash between creating and filling it), `'fresh'`
  * when it is being created right now (empty but young).
  */
-async function readLockOwner(lockPath: string): Promise<LockOwner | 'fresh' | undefined> {
-  const owner = await readLockFile(lockPath);
-  if (owner === 'gone') return undefined;
-  if (owner !== 'unreadable') return owner;
+async function readLockOwner(lockPath: string): Promise<LockContent | 'fresh' | undefined> {
+  const read = await readLockFile(lockPath);
+  if (read === 'gone') return undefined;
+  if (read !== 'unreadable') return read;
   try {
     return Date.now() - (await stat(lockPath)).mtimeMs < 10_000 ? 'fresh' : undefined;
   } catch {
@@ -256,13 +474,26 @@ async function readLockOwner(lockPath: string): Promise<LockOwner | 'fresh' | un
 }
 
 /** A lock file's owner, `'unreadable'` when it holds no owner (half-written), `'gone'` when it is not there. */
-async function readLockFile(lockPath: string): Promise<LockOwner | 'unreadable' | 'gone'> {
+async function readLockFile(lockPath: string): Promise<LockContent | 'unreadable' | 'gone'> {
   let text: string;
   try {
     text = await readFile(lockPath, 'utf8');
   } catch (err) {
     return systemCode(err) === 'ENOENT' ? 'gone' : 'unreadable';
   }
+  const owner = parseJsonOwner(text) ?? parseLegacyOwner(text);
+  return owner ? { owner, text } : 'unreadable';
+}
+
+function parseJsonOwner(text: string): Owner | undefined {
+  try {
+    return parseOwner(JSON.parse(text));
+  } catch {
+    return undefined; // half-written
+  }
+}
+
+function parseLegacyOwner(text: string): LegacyOwner | undefined {
   try {
     const parsed: unknown = JSON.parse(text);
     if (
@@ -273,16 +504,19 @@ async function readLockFile(lockPath: string): Promise<LockOwner | 'unreadable' 
       typeof parsed.pid === 'number' &&
       typeof parsed.host === 'string'
     ) {
-      return { pid: parsed.pid, host: parsed.host };
+      return { legacy: true, pid: parsed.pid, host: parsed.host };
     }
   } catch {
     // Half-written: no owner to check.
   }
-  return 'unreadable';
+  return undefined;
 }
 
-/** Whether none of `paths` (those that exist) was modified within the last `ms`. */
-async function untouchedFor(paths: readonly string[], ms: number): Promise<boolean> {
+/**
+ * Whether none of `paths` (those that exist) was modified within the last
+ * hour before `now` (the file server's clock when given, else ours).
+ */
+async function untouchedFor(paths: readonly string[], now = Date.now()): Promise<boolean> {
   let newest = 0;
   for (const path of paths) {
     try {
@@ -291,15 +525,5 @@ async function untouchedFor(paths: readonly string[], ms: number): Promise<boole
       if (systemCode(err) !== 'ENOENT') throw err;
     }
   }
-  return Date.now() - newest > ms;
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it exists but belongs to another user.
-    return systemCode(err) === 'EPERM';
-  }
+  return now - newest > unknownOwnerStaleAfterMs;
 }

@@ -84,6 +84,7 @@ describe('postgres ledger: the database', () => {
           { version: 5, name: 'contact_details' },
           { version: 6, name: 'exports' },
           { version: 7, name: 'scale_indexes' },
+          { version: 8, name: 'processes' },
         ]);
       } finally {
         await client.end();

@@ -64,6 +64,7 @@ describe('sqlite ledger: the file', () => {
           { version: 5, name: 'contact_details' },
           { version: 6, name: 'exports' },
           { version: 7, name: 'scale_indexes' },
+          { version: 8, name: 'processes' },
         ]);
       } finally {
         db.close();

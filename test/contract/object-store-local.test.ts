@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn, spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { describe, it } from 'node:test';
@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 import { CxrecError } from '../../src/errors.js';
+import { newOwner, ownerExpiresAfterMs } from '../../src/owners.js';
 import { openLocalObjectStore } from '../../src/storage/local.js';
 import { objectStoreSuite } from './object-store.suite.js';
 
@@ -251,7 +252,11 @@ describe('local sweepStaging', () => {
       });
       await open.write(Buffer.alloc(50));
       assert.equal(await store.sweepStaging!(keepNone), 0);
-      assert.equal((await listFiles(join(root, '.partial'))).length, 3, 'two locks and one .part');
+      assert.equal(
+        (await listFiles(join(root, '.partial'))).length,
+        4,
+        "two locks, one .part and this store's heartbeat file",
+      );
       await open.abort();
     } finally {
       sleeper.kill('SIGKILL');
@@ -310,18 +315,21 @@ describe('local sweepStaging', () => {
       const store = await openLocalObjectStore(root);
       await store.probe(); // creates .partial/
       const partial = join(root, '.partial');
-      const hostTag = createHash('sha256').update(hostname(), 'utf8').digest('hex').slice(0, 8);
       const hex = (): string => randomBytes(8).toString('hex');
-      const dead = `small-${deadPid()}-${hostTag}-${hex()}.tmp`;
-      const mine = `small-${process.pid}-${hostTag}-${hex()}.tmp`;
+      // An owner with no heartbeat file is gone; one whose heartbeat is fresh is live.
+      const dead = `small-${randomUUID()}-${hex()}.tmp`;
+      const liveOwner = { ...newOwner(), pid: 1, kernel: null };
+      const beat = `owner-${liveOwner.id}.beat`;
+      await writeFile(join(partial, beat), JSON.stringify(liveOwner));
+      const live = `small-${liveOwner.id}-${hex()}.tmp`;
       const oldFormat = `probe-${hex()}.tmp`;
       const foreignOld = `small-1-00000000-${hex()}.tmp`;
       const notOurs = 'notes.txt';
-      for (const name of [dead, mine, oldFormat, foreignOld, notOurs])
+      for (const name of [dead, live, oldFormat, foreignOld, notOurs])
         await writeFile(join(partial, name), 'x');
       await utimes(join(partial, foreignOld), hourAndMore, hourAndMore);
       assert.equal(await store.sweepStaging!(keepNone), 2);
-      assert.deepEqual((await listFiles(partial)).sort(), [mine, notOurs, oldFormat].sort());
+      assert.deepEqual((await listFiles(partial)).sort(), [beat, live, notOurs, oldFormat].sort());
     } finally {
       await rm(parent, { recursive: true, force: true });
     }
@@ -331,6 +339,112 @@ describe('local sweepStaging', () => {
     const { parent, root } = await freshRoot();
     try {
       assert.equal(await (await openLocalObjectStore(root)).sweepStaging!(keepNone), 0);
+    } finally {
+      await rm(parent, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('local staging: two owners with the same host name and pid (two containers)', () => {
+  const keepNone = { keepTokens: new Set<string>() };
+  const md5 = (b: Buffer): string => createHash('md5').update(b).digest('hex');
+  const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+  /** Two stores on one root, as two containers whose cxrec both run as pid 1 of host "same-host". */
+  async function twoOwners(root: string) {
+    const a = { ...newOwner(), host: 'same-host', pid: 1, kernel: null };
+    const b = { ...newOwner(), host: 'same-host', pid: 1, kernel: null };
+    return {
+      a: await openLocalObjectStore(root, { owner: a }),
+      b: await openLocalObjectStore(root, { owner: b }),
+      aOwner: a,
+    };
+  }
+  const agedBy = (ms: number): Date => new Date(Date.now() - ms);
+
+  it("the sweep keeps the other owner's live .part; takes it over only after its heartbeat expired", async () => {
+    const { parent, root } = await freshRoot();
+    try {
+      const { a, b, aOwner } = await twoOwners(root);
+      const key = 'recordings/o1_combined.wav';
+      const upload = await a.openUpload(key, { contentType: 'audio/wav', sizeBytes: 100 });
+      await upload.write(Buffer.alloc(50, 1));
+      assert.equal(await b.sweepStaging!(keepNone), 0, "a live owner's staging stays");
+      await assert.rejects(
+        b.openUpload(key, { contentType: 'audio/wav', sizeBytes: 100, resumeToken: upload.resumeToken }),
+        (err: unknown) => err instanceof CxrecError && /in progress/.test(err.message),
+        'the lock of a live owner is not taken over, even by the lease holder',
+      );
+      // Owner a stops beating (killed in its own container): once expired, b takes over.
+      const beat = join(root, '.partial', `owner-${aOwner.id}.beat`);
+      const old = agedBy(ownerExpiresAfterMs + 5_000);
+      await utimes(beat, old, old);
+      const taken = await b.openUpload(key, {
+        contentType: 'audio/wav',
+        sizeBytes: 100,
+        resumeToken: upload.resumeToken,
+      });
+      // The gone owner's handle still writes: it must not reach b's file.
+      await upload.write(Buffer.alloc(50, 9));
+      const body = Buffer.alloc(100, 2);
+      await taken.write(body.subarray(taken.stagedBytes));
+      const info = await taken.commit({
+        sizeBytes: 100,
+        md5: md5(body),
+        sha256: sha(body),
+        contentType: 'audio/wav',
+      });
+      assert.equal(info.sizeBytes, 100);
+      const stored: Buffer[] = [];
+      for await (const c of await b.read(key)) stored.push(c as Buffer);
+      assert.ok(Buffer.concat(stored).equals(body), "the object is b's bytes only");
+      // a's commit refuses: the path no longer names the file its handle wrote.
+      await assert.rejects(
+        upload.commit({ sizeBytes: 100, md5: md5(body), sha256: sha(body), contentType: 'audio/wav' }),
+        (err: unknown) => err instanceof CxrecError && /taken over/.test(err.message),
+      );
+      await upload.park();
+    } finally {
+      await rm(parent, { recursive: true, force: true });
+    }
+  });
+
+  it("releaseLock never deletes another owner's lock, and commit refuses a file that is not its handle's", async () => {
+    const { parent, root } = await freshRoot();
+    try {
+      const { a, b, aOwner } = await twoOwners(root);
+      const key = 'recordings/o2_combined.wav';
+      const first = await a.openUpload(key, { contentType: 'audio/wav', sizeBytes: 3 });
+      await first.write(Buffer.from('abc'));
+      const beat = join(root, '.partial', `owner-${aOwner.id}.beat`);
+      const old = agedBy(ownerExpiresAfterMs + 5_000);
+      await utimes(beat, old, old);
+      const second = await b.openUpload(key, { contentType: 'audio/wav', sizeBytes: 3 });
+      const lockPath = join(root, '.partial', `${second.resumeToken}.lock`);
+      const lockBefore = await readFile(lockPath, 'utf8');
+      // a (only seemed gone) aborts: b's lock and b's file stay.
+      await first.abort();
+      assert.equal(await readFile(lockPath, 'utf8'), lockBefore, "b's lock is still there");
+      await second.write(Buffer.from('xyz'));
+      const body = Buffer.from('xyz');
+      await second.commit({ sizeBytes: 3, md5: md5(body), sha256: sha(body), contentType: 'audio/wav' });
+      assert.equal((await b.head(key))?.sizeBytes, 3);
+    } finally {
+      await rm(parent, { recursive: true, force: true });
+    }
+  });
+
+  it('a temp file of a live owner with our host name and pid is kept', async () => {
+    const { parent, root } = await freshRoot();
+    try {
+      const { a, b } = await twoOwners(root);
+      const upload = await a.openUpload('recordings/o3_combined.wav', {
+        contentType: 'audio/wav',
+        sizeBytes: 10,
+      });
+      const names = await readdir(join(root, '.partial'));
+      assert.equal(await b.sweepStaging!(keepNone), 0);
+      assert.deepEqual((await readdir(join(root, '.partial'))).sort(), names.sort());
+      await upload.abort();
     } finally {
       await rm(parent, { recursive: true, force: true });
     }

@@ -55,3 +55,18 @@ describe('one working process per SQLite ledger', () => {
     await claim.release();
   });
 });
+
+describe('claimSoleProcess in containers', () => {
+  test('a claim of another pid namespace with our host name and a pid not running here is not taken over', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cxrec-sole-ns-'));
+    try {
+      const ledger = join(dir, 'ledger.db');
+      const dead = spawnSync(process.execPath, ['-e', 'process.pid']).pid;
+      // Another container: same host name, its own pid namespace, a fresh heartbeat.
+      await writeFile(`${ledger}.process`, `${hostname()} ${dead} other pid:[1]/elsewhere\n`);
+      await assert.rejects(claimSoleProcess(ledger), /in use by another cxrec process/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
