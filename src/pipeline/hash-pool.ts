@@ -87,8 +87,13 @@ class HashThread {
   private failure: CxrecError | undefined;
 
   constructor(private readonly onFreed: (slot: number) => void) {
-    // execArgv: [] keeps a test runner's loader (tsx) out of the thread.
-    this.worker = new Worker(threadSource, { eval: true, execArgv: [] });
+    // execArgv: [] keeps a test runner's loader (tsx) out of the thread; the
+    // thread holds a few Hash objects, so a small heap is plenty and keeps its RSS small.
+    this.worker = new Worker(threadSource, {
+      eval: true,
+      execArgv: [],
+      resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 },
+    });
     this.worker.unref();
     this.worker.on('message', (m: ThreadReply) => {
       if (m.op === 'freed') {
