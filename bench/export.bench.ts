@@ -8,20 +8,15 @@
  * - peak RSS of the exporter while it exports one 2 GB recording (≤ 200 MB).
  * Each figure runs against a freshly started simulator and the real CLI.
  */
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-
-import { request } from 'undici';
 
 import { startSimulator, type Simulator } from '../src/simulator/index.js';
-import { startCli } from '../test/helpers/run-cli.js';
+import { curlPipeline, exportOnce, median as med } from './export-run.js';
 import type { Benchmark, BenchResult } from './types.js';
 
 const quick = process.env.BENCH_QUICK === '1';
-const exec = promisify(execFile);
 const cleanMix = {
   stillProcessing: 0,
   failed: 0,
@@ -44,32 +39,6 @@ function envFor(sim: Simulator, dir: string, extra: Record<string, string> = {})
   };
 }
 
-/** Runs `cxrec export` to completion, sampling the process's peak RSS (VmHWM). */
-async function exportOnce(
-  sim: Simulator,
-  dir: string,
-  extra: Record<string, string>,
-): Promise<{ seconds: number; peakRssBytes: number; code: number | null }> {
-  const since = (await sim.truth()).createdFrom;
-  const started = performance.now();
-  const run = startCli(['export', '--since', since], envFor(sim, dir, extra), { built: true });
-  let peak = 0;
-  const sample = async (): Promise<void> => {
-    try {
-      const status = await readFile(`/proc/${run.child.pid ?? 0}/status`, 'utf8');
-      const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
-      peak = Math.max(peak, kb * 1024);
-    } catch {
-      // The process has exited.
-    }
-  };
-  const timer = setInterval(() => void sample(), 100);
-  const res = await run.done;
-  clearInterval(timer);
-  if (res.code !== 0) throw new Error(`export exited ${res.code}: ${res.stderr.slice(-500)}`);
-  return { seconds: (performance.now() - started) / 1000, peakRssBytes: peak, code: res.code };
-}
-
 async function apiCallsPerRecording(): Promise<BenchResult> {
   const recordings = quick ? 200 : 1000;
   const sim = await startSimulator({
@@ -81,7 +50,7 @@ async function apiCallsPerRecording(): Promise<BenchResult> {
   });
   const dir = await mkdtemp(join(tmpdir(), 'cxrec-bench-calls-'));
   try {
-    await exportOnce(sim, dir, { CXREC_RATE_LIMIT: '6000' });
+    await exportOnce(sim, envFor(sim, dir, { CXREC_RATE_LIMIT: '6000' }));
     const stats = sim.stats();
     const calls =
       stats.calls.token.total +
@@ -100,53 +69,6 @@ async function apiCallsPerRecording(): Promise<BenchResult> {
     await sim.stop();
     await rm(dir, { recursive: true, force: true });
   }
-}
-
-/**
- * The standard-tools pipeline: each object through curl, hashed by md5sum
- * and sha256sum, into a file. Timed from asking for the download URLs, as
- * the export's time runs from its start: both do the same work (a token, a
- * URL per object, the transfers, the hashes, the files).
- */
-async function curlPipeline(
-  sim: Simulator,
-  ids: readonly string[],
-  dir: string,
-  hash: boolean,
-): Promise<number> {
-  const started = performance.now();
-  const urls = await presignedUrls(sim, ids);
-  const script = hash
-    ? 'curl -sf "$1" | tee >(md5sum > "$2.md5") | tee >(sha256sum > "$2.sha256") > "$2"'
-    : 'curl -sf -o "$2" "$1"';
-  const queue = urls.map((u, i) => [u, join(dir, `obj-${i}`)] as const);
-  async function worker(): Promise<void> {
-    for (let item = queue.shift(); item; item = queue.shift()) {
-      await exec('bash', ['-c', `set -o pipefail; ${script}; wait`, 'curl-bench', item[0], item[1]]);
-    }
-  }
-  await Promise.all([worker(), worker(), worker(), worker()]);
-  return (performance.now() - started) / 1000;
-}
-
-async function presignedUrls(sim: Simulator, ids: readonly string[]): Promise<string[]> {
-  const tokenRes = await request(`${sim.url}/api/v2/oauth/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: 'grant_type=client_credentials&client_id=cxrec-demo&client_secret=demo-secret',
-  });
-  const { access_token: token } = (await tokenRes.body.json()) as { access_token: string };
-  const urls: string[] = [];
-  for (const id of ids) {
-    const res = await request(
-      `${sim.url}/api/v2/recording/${encodeURIComponent(id)}/download?channel=combined`,
-      {
-        headers: { authorization: `Bearer ${token}` },
-      },
-    );
-    urls.push(((await res.body.json()) as { url: string }).url);
-  }
-  return urls;
 }
 
 async function throughput(): Promise<BenchResult[]> {
@@ -174,12 +96,13 @@ async function throughput(): Promise<BenchResult[]> {
       // Hash the objects once before timing, so the simulator's own md5 for the ETag is not in the measurement.
       await sim.truth();
       const totalMB = (count * size) / MB;
-      const r = await exportOnce(sim, join(dir, 'cxrec'), {
-        CXREC_RATE_LIMIT: '100000',
-        CXREC_CONCURRENCY: '4',
-      });
+      const r = await exportOnce(
+        sim,
+        envFor(sim, join(dir, 'cxrec'), { CXREC_RATE_LIMIT: '100000', CXREC_CONCURRENCY: '4' }),
+      );
       ours.push(totalMB / r.seconds);
-      await exec('mkdir', ['-p', join(dir, 'tools'), join(dir, 'plain')]);
+      await mkdir(join(dir, 'tools'), { recursive: true });
+      await mkdir(join(dir, 'plain'), { recursive: true });
       tools.push(totalMB / (await curlPipeline(sim, ids, join(dir, 'tools'), true)));
       plain.push(totalMB / (await curlPipeline(sim, ids, join(dir, 'plain'), false)));
     } finally {
@@ -187,7 +110,6 @@ async function throughput(): Promise<BenchResult[]> {
       await rm(dir, { recursive: true, force: true });
     }
   }
-  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
   // Each round runs both side by side on the same objects: the median of the
   // per-round ratios cancels what the machine's load does to a whole round.
   const ratio = med(ours.map((o, i) => o / (tools[i] ?? Infinity)));
@@ -228,7 +150,7 @@ async function peakRss(): Promise<BenchResult> {
   const dir = await mkdtemp(join(tmpdir(), 'cxrec-bench-rss-'));
   try {
     await sim.truth();
-    const r = await exportOnce(sim, dir, { CXREC_RATE_LIMIT: '100000' });
+    const r = await exportOnce(sim, envFor(sim, dir, { CXREC_RATE_LIMIT: '100000' }));
     const mb = r.peakRssBytes / MB;
     return {
       figure: `peak RSS exporting one ${quick ? '256 MiB' : '2 GiB'} recording`,

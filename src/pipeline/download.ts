@@ -22,7 +22,8 @@ import type { JobRow } from '../state/ledger.js';
 import { layoutFolder, layouts, recordingObjectKey, type Layout } from '../storage/keys.js';
 import type { ObjectStore, StagedUpload } from '../storage/object-store.js';
 import { hostAllowed, urlSchemeProblem } from '../url-policy.js';
-import { StreamDigests, type DigestResult } from './digests.js';
+import type { DigestResult } from './digests.js';
+import { sharedHashPool, type HashPool, type PooledDigests } from './hash-pool.js';
 import { transferMedia } from './media-transfer.js';
 import { decodeUploadRef, encodeUploadRef } from './upload-ref.js';
 import type { Channel } from '../state/ledger.js';
@@ -30,9 +31,6 @@ import { noteRetry } from '../retry-tally.js';
 import type { JobOutcome } from './job-outcome.js';
 import { probeMedia } from './media-probe.js';
 import type { LinkAnswer, MediaLink, RecordingSource } from './recording-source.js';
-
-/** How many received bytes are hashed and handed to the store at once. */
-const writeBatchBytes = 1024 * 1024;
 
 /** The contract's threshold: a channel never captured serves a bare header of at most this size. */
 export const EMPTY_MEDIA_MAX_BYTES = 1024;
@@ -61,6 +59,8 @@ export interface DownloadContext {
    * (the upload is then parked, not committed).
    */
   confirmLease?(): Promise<void>;
+  /** Where md5 and sha256 are computed, off the main thread. @default sharedHashPool() */
+  hashPool?: HashPool;
 }
 
 /**
@@ -121,8 +121,9 @@ export async function downloadJob(
     signal,
     ...resumeTokenFor(job.uploadToken, key),
   });
+  const digests = (ctx.hashPool ?? sharedHashPool()).open();
   try {
-    const digests = await resumeStaged(run, upload, key);
+    await resumeStaged(run, upload, key, digests);
     const received = await transferWithResume(run, upload, digests, link);
     if ('outcome' in received) return received.outcome;
     const verified = await verify(run, upload, digests, received);
@@ -132,6 +133,7 @@ export async function downloadJob(
     // A path that neither committed nor discarded the upload (a failed URL
     // renewal, a lost lease, a full disk) parks it: its lock and file are
     // released and the next attempt resumes it. A no-op after commit or abort.
+    digests.close();
     await upload.park().catch(() => undefined);
   }
 }
@@ -185,7 +187,7 @@ async function preflight(run: JobRun): Promise<Step<{ link: KnownLink; key: stri
     const digests =
       existing.md5 !== undefined && existing.sha256 !== undefined
         ? { md5: existing.md5, sha256: existing.sha256 }
-        : await hashStored(ctx.store, candidate, signal);
+        : await hashStored(ctx, candidate, signal);
     run.log.debug({ key: candidate }, 'already stored, not downloaded again');
     return {
       outcome: {
@@ -206,17 +208,20 @@ async function preflight(run: JobRun): Promise<Step<{ link: KnownLink; key: stri
 }
 
 /** Records the upload in the ledger before its first byte, and hashes what an earlier attempt staged. */
-async function resumeStaged(run: JobRun, upload: StagedUpload, key: string): Promise<StreamDigests> {
+async function resumeStaged(
+  run: JobRun,
+  upload: StagedUpload,
+  key: string,
+  digests: PooledDigests,
+): Promise<void> {
   await run.ctx.recordUpload({
     token: encodeUploadRef({ key, token: upload.resumeToken }),
     bytes: upload.stagedBytes,
   });
-  const digests = new StreamDigests();
   if (upload.stagedBytes > 0 && upload.readStaged) {
     await digests.consume(upload.readStaged({ signal: run.signal }), run.signal);
     run.log.debug({ resumedAt: upload.stagedBytes }, 'resuming a staged upload');
   }
-  return digests;
 }
 
 /**
@@ -227,7 +232,7 @@ async function resumeStaged(run: JobRun, upload: StagedUpload, key: string): Pro
 async function transferWithResume(
   run: JobRun,
   upload: StagedUpload,
-  digests: StreamDigests,
+  digests: PooledDigests,
   firstLink: KnownLink,
 ): Promise<Step<Received>> {
   const { ctx, signal } = run;
@@ -314,33 +319,20 @@ function logResume(
 }
 
 /**
- * The network hands over 16–64 KiB at a time; writing and hashing in
- * batches of `writeBatchBytes` costs far fewer calls and file writes. A
- * batch is hashed only after the store took it, so the digests always
- * cover exactly the staged bytes, even after a failed write.
+ * The network hands over 16–64 KiB at a time; the bytes are gathered in
+ * the hash pool's slots (1 MiB), each written to the store in one call and
+ * hashed on a pool thread only after the store took it, so the digests
+ * always cover exactly the staged bytes, even after a failed write.
  */
 function batchedWriter(
   upload: StagedUpload,
-  digests: StreamDigests,
+  digests: PooledDigests,
   signal: AbortSignal,
 ): { push(chunk: Buffer): Promise<void>; flush(): Promise<void> } {
-  let batch: Buffer[] = [];
-  let batchBytes = 0;
-  const flush = async (): Promise<void> => {
-    if (batchBytes === 0) return;
-    const buf = batch.length === 1 ? (batch[0] as Buffer) : Buffer.concat(batch, batchBytes);
-    batch = [];
-    batchBytes = 0;
-    await upload.write(buf, { signal });
-    digests.update(buf);
-  };
+  const sink = (bytes: Buffer): Promise<void> => upload.write(bytes, { signal });
   return {
-    async push(chunk) {
-      batch.push(chunk);
-      batchBytes += chunk.length;
-      if (batchBytes >= writeBatchBytes) await flush();
-    },
-    flush,
+    push: (chunk) => digests.push(chunk, sink, signal),
+    flush: () => digests.flush(sink),
   };
 }
 
@@ -352,7 +344,7 @@ function batchedWriter(
 async function verify(
   run: JobRun,
   upload: StagedUpload,
-  digests: StreamDigests,
+  digests: PooledDigests,
   received: Received,
 ): Promise<Step<DigestResult>> {
   const { ctx, context } = run;
@@ -384,7 +376,7 @@ async function verify(
       },
     };
   }
-  const result = digests.digest();
+  const result = await digests.digest();
   if (received.etagMd5 !== undefined && received.etagMd5 !== result.md5) {
     await discard(upload, ctx);
     return {
@@ -528,14 +520,18 @@ async function discard(upload: StagedUpload, ctx: DownloadContext): Promise<void
 }
 
 async function hashStored(
-  store: ObjectStore,
+  ctx: DownloadContext,
   key: string,
   signal: AbortSignal,
 ): Promise<{ md5: string; sha256: string }> {
-  const digests = new StreamDigests();
-  await digests.consume(await store.read(key, { signal }), signal);
-  const { md5, sha256 } = digests.digest();
-  return { md5, sha256 };
+  const digests = (ctx.hashPool ?? sharedHashPool()).open();
+  try {
+    await digests.consume(await ctx.store.read(key, { signal }), signal);
+    const { md5, sha256 } = await digests.digest();
+    return { md5, sha256 };
+  } finally {
+    digests.close();
+  }
 }
 
 function isUrlRefused(err: unknown): boolean {

@@ -8,10 +8,14 @@
  * SDK calls live there. Modelled on rclone's `lib/multipart` driving a
  * backend's `ChunkWriter`.
  *
- * Memory is bounded by design: an upload holds at most ONE chunk buffer of
- * its own (for an instant two, while a buffer sized for a small object grows
- * to a full chunk). Whole chunks inside a caller's write are sent straight
- * from the caller's buffer; only the tail below a chunk is copied.
+ * Memory is bounded by design: an upload holds at most ONE chunk buffer
+ * (for an instant two, while a buffer sized for a small object grows to a
+ * full chunk). Full-size chunk buffers come from a process-wide pool
+ * (`ChunkBuffers`) and go back to it when the upload commits, parks or
+ * aborts, so a long export reuses the same few buffers instead of leaving
+ * one per finished upload to the garbage collector. Whole chunks inside a
+ * caller's write are sent straight from the caller's buffer; only the tail
+ * below a chunk is copied.
  */
 import { createHash, type Hash } from 'node:crypto';
 
@@ -43,6 +47,53 @@ export interface SingleRequestWriter {
   putWhole(body: Buffer, options: CommitOptions): Promise<void>;
 }
 
+/**
+ * Full-size chunk buffers shared by every upload of one chunk size. Up to
+ * `keep` buffers are kept for reuse; an upload that finds none free gets a
+ * new one, dropped on release once `keep` are kept, so uploads never wait
+ * for memory (a stalled media transfer would hold its buffer for as long
+ * as it stalls). At `CXREC_CONCURRENCY` ≤ `keep`, the buffers are a fixed set.
+ */
+export class ChunkBuffers {
+  private readonly free: Buffer[] = [];
+  private created = 0;
+
+  constructor(
+    readonly chunkBytes: number,
+    readonly keep = 8,
+  ) {}
+
+  take(): Buffer {
+    const buf = this.free.pop();
+    if (buf) return buf;
+    this.created++;
+    return Buffer.allocUnsafeSlow(this.chunkBytes);
+  }
+
+  give(buf: Buffer): void {
+    if (buf.length === this.chunkBytes && this.free.length < this.keep && !this.free.includes(buf)) {
+      this.free.push(buf);
+    }
+  }
+
+  /** Buffers allocated so far (for tests and benchmarks). */
+  get allocated(): number {
+    return this.created;
+  }
+}
+
+const sharedBuffers = new Map<number, ChunkBuffers>();
+
+/** The process's pool of chunk buffers of `chunkBytes`. */
+export function chunkBuffersOf(chunkBytes: number): ChunkBuffers {
+  let pool = sharedBuffers.get(chunkBytes);
+  if (!pool) {
+    pool = new ChunkBuffers(chunkBytes);
+    sharedBuffers.set(chunkBytes, pool);
+  }
+  return pool;
+}
+
 export interface ChunkedUploadInit {
   key: string;
   /** The store's location, for messages. */
@@ -53,6 +104,8 @@ export interface ChunkedUploadInit {
   /** The size the upload was opened with; sizes the first buffer of a small object. */
   sizeHintBytes: number;
   writer: ChunkWriter | SingleRequestWriter;
+  /** Where full-size chunk buffers come from. @default chunkBuffersOf(chunkSizeBytes) */
+  buffers?: ChunkBuffers;
 }
 
 export class ChunkedUpload implements StagedUpload {
@@ -69,9 +122,11 @@ export class ChunkedUpload implements StagedUpload {
   private state: 'open' | 'committed' | 'parked' | 'aborted' = 'open';
   /** Serialises writes: they fill one buffer and number chunks in order. */
   private queue: Promise<void> = Promise.resolve();
+  private readonly buffers: ChunkBuffers;
 
   constructor(private readonly o: ChunkedUploadInit) {
     this.resumeToken = o.resumeToken;
+    this.buffers = o.buffers ?? chunkBuffersOf(o.chunkSizeBytes);
   }
 
   get bytesWritten(): number {
@@ -137,10 +192,16 @@ export class ChunkedUpload implements StagedUpload {
     if (this.buffer !== undefined && this.buffer.length >= bytes) return this.buffer;
     const size = this.o.chunkSizeBytes;
     const capacity = this.buffer === undefined ? Math.max(bytes, Math.min(this.o.sizeHintBytes, size)) : size;
-    const grown = Buffer.allocUnsafe(capacity);
+    const grown = capacity === size ? this.buffers.take() : Buffer.allocUnsafe(capacity);
     this.buffer?.copy(grown, 0, 0, this.filled);
     this.buffer = grown;
     return grown;
+  }
+
+  /** The chunk buffer goes back to the pool: nothing of this upload is sent from it again. */
+  private dropBuffer(): void {
+    if (this.buffer) this.buffers.give(this.buffer);
+    this.buffer = undefined;
   }
 
   private send(
@@ -176,7 +237,7 @@ export class ChunkedUpload implements StagedUpload {
       await writer.complete(this.chunks, checked);
     }
     this.state = 'committed';
-    this.buffer = undefined;
+    this.dropBuffer();
     return { key: this.o.key, sizeBytes: this.written, md5: checked.md5, sha256: checked.sha256 };
   }
 
@@ -184,14 +245,14 @@ export class ChunkedUpload implements StagedUpload {
   async park(): Promise<void> {
     await this.queue;
     if (this.state === 'open') this.state = 'parked';
-    this.buffer = undefined;
+    this.dropBuffer();
   }
 
   async abort(): Promise<void> {
     await this.queue;
     if (this.state === 'committed' || this.state === 'aborted') return;
     this.state = 'aborted';
-    this.buffer = undefined;
+    this.dropBuffer();
     const writer = this.o.writer;
     if ('writeChunk' in writer) await writer.abort?.();
   }

@@ -75,7 +75,8 @@ export interface RunningAzurite {
   stop(): Promise<void>;
 }
 
-export async function startAzurite(): Promise<RunningAzurite> {
+/** `startTimeoutMs`: how long Azurite may take to listen (a benchmark on a loaded machine waits longer). */
+export async function startAzurite(startTimeoutMs = 20_000): Promise<RunningAzurite> {
   const bin = fileURLToPath(new URL('../../node_modules/azurite/dist/src/blob/main.js', import.meta.url));
   const child = spawn(
     process.execPath,
@@ -92,7 +93,7 @@ export async function startAzurite(): Promise<RunningAzurite> {
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
-  const port = await listeningPort(child);
+  const port = await listeningPort(child, startTimeoutMs);
   const accountUrl = `http://127.0.0.1:${port}/${devAccount}`;
   return {
     accountUrl,
@@ -109,13 +110,13 @@ export async function startAzurite(): Promise<RunningAzurite> {
 }
 
 /** Azurite prints `listens on http://127.0.0.1:PORT` once it is ready. */
-function listeningPort(child: ChildProcess): Promise<number> {
+function listeningPort(child: ChildProcess, timeoutMs: number): Promise<number> {
   return new Promise((resolve, reject) => {
     let output = '';
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`Azurite did not start within 20 s:\n${output}`));
-    }, 20_000);
+      reject(new Error(`Azurite did not start within ${timeoutMs / 1000} s:\n${output}`));
+    }, timeoutMs);
     const onData = (data: Buffer): void => {
       output += data.toString('utf8');
       const match = /listens on http:\/\/127\.0\.0\.1:(\d+)/.exec(output);

@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 
 import { CxrecError } from '../../../src/errors.js';
-import { ChunkedUpload, type ChunkWriter } from '../../../src/storage/chunked-upload.js';
+import { ChunkBuffers, ChunkedUpload, type ChunkWriter } from '../../../src/storage/chunked-upload.js';
 import type { CommitOptions } from '../../../src/storage/object-store.js';
 
 const md5 = (b: Buffer): string => createHash('md5').update(b).digest('hex');
@@ -165,5 +165,50 @@ describe('ChunkedUpload', () => {
     await c.commit(commitOptions(bytes));
     await c.abort();
     assert.equal(committed.aborted, false);
+  });
+
+  it('uploads one after another reuse the same chunk buffers; at once, each has its own, and every object is whole', async () => {
+    const buffers = new ChunkBuffers(chunkSize, 2);
+    const open = (writer: MemoryWriter): ChunkedUpload =>
+      new ChunkedUpload({
+        key: 'recordings/r_combined.wav',
+        location: 'mem://',
+        resumeToken: 't',
+        chunkSizeBytes: chunkSize,
+        sizeHintBytes: 10 * chunkSize,
+        writer,
+        buffers,
+      });
+    // Ten uploads in turn, each ending a different way, written in pieces that never fill a chunk at once.
+    for (let i = 0; i < 10; i++) {
+      const writer = new MemoryWriter();
+      const u = open(writer);
+      const bytes = randomBytes(2500 + i);
+      for (let at = 0; at < bytes.length; at += 300) await u.write(bytes.subarray(at, at + 300));
+      if (i % 3 === 1) await u.park();
+      else if (i % 3 === 2) await u.abort();
+      else {
+        await u.commit(commitOptions(bytes));
+        assert.ok(writer.object().equals(bytes), `upload ${i} is whole`);
+      }
+    }
+    assert.equal(buffers.allocated, 1, 'one buffer served ten uploads in turn');
+    // Three at once, interleaved: three buffers, none shared; two are kept for reuse afterwards.
+    const writers = [new MemoryWriter(), new MemoryWriter(), new MemoryWriter()];
+    const uploads = writers.map(open);
+    const objects = writers.map(() => randomBytes(2 * chunkSize + 77));
+    for (let at = 0; at < (objects[0] as Buffer).length; at += 400) {
+      await Promise.all(uploads.map((u, k) => u.write((objects[k] as Buffer).subarray(at, at + 400))));
+    }
+    await Promise.all(uploads.map((u, k) => u.commit(commitOptions(objects[k] as Buffer))));
+    writers.forEach((w, k) => assert.ok(w.object().equals(objects[k] as Buffer), `upload ${k} is whole`));
+    assert.equal(buffers.allocated, 3);
+    const next = new MemoryWriter();
+    const u = open(next);
+    const bytes = randomBytes(chunkSize * 2);
+    await u.write(bytes.subarray(0, 10));
+    await u.write(bytes.subarray(10));
+    await u.commit(commitOptions(bytes));
+    assert.equal(buffers.allocated, 3, 'a kept buffer was reused');
   });
 });
