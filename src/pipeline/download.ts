@@ -166,7 +166,9 @@ async function preflight(run: JobRun): Promise<Step<{ link: KnownLink; key: stri
       },
     };
   }
-  const key = recordingObjectKey(job.recordingId, job.channel, link.contentType);
+  const key = recordingObjectKey(job.recordingId, job.channel, link.contentType, {
+    foldsCase: ctx.store.foldsCase,
+  });
 
   // Idempotent re-runs: an object already committed with the right size is ours.
   const existing = await ctx.store.head(key, { signal });

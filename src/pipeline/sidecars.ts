@@ -63,7 +63,7 @@ export async function writeSidecars(
     signal.throwIfAborted();
     if (!recRows.every((r) => isFinalState(r.state)) || !recRows.some((r) => r.stored)) continue;
     const body = sidecarBody(recRows);
-    const key = sidecarObjectKey(recordingId);
+    const key = sidecarObjectKey(recordingId, { foldsCase: store.foldsCase });
     const existing = await store.head(key, { signal });
     const md5 = createHash('md5').update(body).digest('hex');
     if (

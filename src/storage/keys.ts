@@ -12,14 +12,25 @@ import type { Channel } from '../state/ledger.js';
 /** An id used verbatim as a key: a safe first character, at most 128 characters, no `..`. */
 const verbatimIdPattern = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
 
+/** How the store names objects, as far as keys care (`ObjectStore.foldsCase`). */
+export interface KeyOptions {
+  /** Keys differing only in case name one object (a local root on SMB/NTFS, APFS). @default false */
+  foldsCase?: boolean | undefined;
+}
+
 /**
  * The `{key}` part of a recording's object names: the id itself when it is
  * safe in every store and file system, else `id-` and the first 32 hex
  * digits of its sha256 (the original id stays in the ledger, manifest and
- * sidecar).
+ * sidecar). On a store that folds case an id holding `A`–`Z` is hashed
+ * too, so `abc` and `ABC` never share an object.
  */
-export function recordingKeyPart(recordingId: string): string {
-  if (verbatimIdPattern.test(recordingId) && !recordingId.includes('..')) return recordingId;
+export function recordingKeyPart(recordingId: string, options: KeyOptions = {}): string {
+  const verbatim =
+    verbatimIdPattern.test(recordingId) &&
+    !recordingId.includes('..') &&
+    !(options.foldsCase === true && /[A-Z]/.test(recordingId));
+  if (verbatim) return recordingId;
   return `id-${createHash('sha256').update(recordingId, 'utf8').digest('hex').slice(0, 32)}`;
 }
 
@@ -56,13 +67,18 @@ export function extensionFor(contentType: string): MediaExtension {
 }
 
 /** `recordings/{key}_{channel}.{ext}`. */
-export function recordingObjectKey(recordingId: string, channel: Channel, contentType: string): string {
-  return `recordings/${recordingKeyPart(recordingId)}_${channel}.${extensionFor(contentType)}`;
+export function recordingObjectKey(
+  recordingId: string,
+  channel: Channel,
+  contentType: string,
+  options: KeyOptions = {},
+): string {
+  return `recordings/${recordingKeyPart(recordingId, options)}_${channel}.${extensionFor(contentType)}`;
 }
 
 /** `metadata/{key}.json`, the optional sidecar. */
-export function sidecarObjectKey(recordingId: string): string {
-  return `metadata/${recordingKeyPart(recordingId)}.json`;
+export function sidecarObjectKey(recordingId: string, options: KeyOptions = {}): string {
+  return `metadata/${recordingKeyPart(recordingId, options)}.json`;
 }
 
 /** The staging area of local storage; no key may point into it. */

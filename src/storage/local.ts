@@ -19,6 +19,7 @@ import { Readable } from 'node:stream';
 import { CxrecError, systemCode } from '../errors.js';
 import { assertCommitSize, assertOpen, digestsOf, throwIfAborted } from './commit-check.js';
 import { assertObjectKey, partialDirName } from './keys.js';
+import { probeCaseFolding, type CaseProbeFs } from './case-folding.js';
 import { noObjectAt } from './store-errors.js';
 import { StagingLocks, stagingTempName, unlinkIfPresent, type StagingLock } from './staging-locks.js';
 import type {
@@ -44,9 +45,13 @@ const dirMode = 0o750;
  */
 const checkpointEveryBytes = 32 * 1024 * 1024;
 
-/** Opens the store rooted at `root` (created on first write, 0750). */
-export function openLocalObjectStore(root: string): Promise<ObjectStore> {
-  return Promise.resolve(new LocalObjectStore(resolve(root)));
+/**
+ * Opens the store rooted at `root` (created on first write, 0750), probing
+ * whether its file system folds case (`case-folding.ts`; `caseProbeFs` for tests).
+ */
+export async function openLocalObjectStore(root: string, caseProbeFs?: CaseProbeFs): Promise<ObjectStore> {
+  const foldsCase = await probeCaseFolding(resolve(root), caseProbeFs);
+  return new LocalObjectStore(resolve(root), foldsCase);
 }
 
 class LocalObjectStore implements ObjectStore {
@@ -54,7 +59,10 @@ class LocalObjectStore implements ObjectStore {
   private readonly partialDir: string;
   private readonly locks: StagingLocks;
 
-  constructor(private readonly root: string) {
+  constructor(
+    private readonly root: string,
+    readonly foldsCase: boolean,
+  ) {
     this.location = root.endsWith(sep) ? root : root + sep;
     this.partialDir = join(root, partialDirName);
     this.locks = new StagingLocks({
