@@ -235,6 +235,7 @@ async function transferWithResume(
       const result = await transferMedia({
         url: new URL(link.url),
         offset: upload.bytesWritten,
+        expectedSize: link.sizeBytes,
         dispatcher: ctx.dispatcher,
         signal,
         context: run.context,
