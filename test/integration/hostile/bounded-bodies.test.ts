@@ -127,7 +127,7 @@ describe('bounded bodies from hostile hosts', () => {
 
   test('a host sending more than it announced never gets past the announced size', async () => {
     let offered: Promise<number> | undefined;
-    handler = (req, res) => {
+    handler = (req, _res) => {
       // Honest headers, then far more body than they promise, on a raw socket.
       req.socket.write(
         'HTTP/1.1 200 OK\r\ncontent-type: audio/wav\r\ncontent-length: 4096\r\nconnection: close\r\n\r\n',
@@ -197,7 +197,7 @@ describe('bounded bodies from hostile hosts', () => {
     } catch (err) {
       return err;
     } finally {
-      await client.close?.();
+      await client.close();
     }
   }
 });
