@@ -16,7 +16,14 @@ import type { Dispatcher } from 'undici';
 
 import { sleep } from '../cxone/clock.js';
 import { backoffDelayMs } from '../cxone/retry-policy.js';
-import { CxrecError, describeError, failureReason, isAbortError, isRetryable } from '../errors.js';
+import {
+  CxrecError,
+  describeError,
+  failureDetail,
+  failureReason,
+  isAbortError,
+  isRetryable,
+} from '../errors.js';
 import type { Logger } from '../log.js';
 import type { JobRow } from '../state/ledger.js';
 import { recordingObjectKey } from '../storage/keys.js';
@@ -162,7 +169,8 @@ async function preflight(run: JobRun): Promise<Step<{ link: KnownLink; key: stri
       outcome: {
         kind: 'final',
         state: 'media_unavailable',
-        reason: `no audio: channel never captured or empty media (${link.sizeBytes} bytes)`,
+        reason: 'no audio: channel never captured or empty media',
+        detail: `sizeBytes=${link.sizeBytes}`,
       },
     };
   }
@@ -474,8 +482,8 @@ async function checkedLink(run: JobRun): Promise<LinkAnswer> {
   if (!hostAllowed(url.hostname, ctx.mediaHosts)) {
     throw new CxrecError(
       'media_host_refused',
-      `media URL points to ${url.hostname}, which CXREC_MEDIA_HOSTS does not allow (allowed: ${ctx.mediaHosts.join(', ')})`,
-      { context: run.context },
+      'media URL points to a host CXREC_MEDIA_HOSTS does not allow',
+      { context: { ...run.context, host: url.hostname, allowed: ctx.mediaHosts.join(' ') } },
     );
   }
   return answer;
@@ -502,5 +510,11 @@ function isUrlRefused(err: unknown): boolean {
 }
 
 function failed(err: unknown): JobOutcome {
-  return { kind: 'final', state: 'failed', reason: failureReason(err), error: err };
+  return {
+    kind: 'final',
+    state: 'failed',
+    reason: failureReason(err),
+    detail: failureDetail(err),
+    error: err,
+  };
 }

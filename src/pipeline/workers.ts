@@ -13,7 +13,14 @@ import { randomBytes } from 'node:crypto';
 
 import { sleep } from '../cxone/clock.js';
 import { backoffDelayMs } from '../cxone/retry-policy.js';
-import { CxrecError, describeError, failureReason, isAbortError, isRetryable } from '../errors.js';
+import {
+  CxrecError,
+  describeError,
+  failureDetail,
+  failureReason,
+  isAbortError,
+  isRetryable,
+} from '../errors.js';
 import type { Logger } from '../log.js';
 import type { JobRow, Ledger } from '../state/ledger.js';
 import type { JobOutcome } from './job-outcome.js';
@@ -173,7 +180,13 @@ export class WorkerPool {
     }
     if (isAbortError(err)) return { kind: 'retry', error: err };
     if (isRetryable(err)) return { kind: 'retry', error: err };
-    return { kind: 'final', state: 'failed', reason: failureReason(err), error: err };
+    return {
+      kind: 'final',
+      state: 'failed',
+      reason: failureReason(err),
+      detail: failureDetail(err),
+      error: err,
+    };
   }
 
   private async record(job: JobRow, outcome: JobOutcome, aborted: boolean): Promise<void> {
@@ -186,6 +199,7 @@ export class WorkerPool {
         await ledger.finish(key, owner, {
           state: outcome.state,
           reason: outcome.reason,
+          ...(outcome.detail === undefined ? {} : { detail: outcome.detail }),
           ...(outcome.stored ? { stored: outcome.stored } : {}),
           ...error,
         });
@@ -242,6 +256,7 @@ export class WorkerPool {
           await ledger.finish(key, owner, {
             state: 'failed',
             reason: `gave up after ${attempts} attempts: ${code}`,
+            detail: message,
             errorCode: code,
             errorMessage: message,
           });

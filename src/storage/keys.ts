@@ -59,7 +59,7 @@ export function extensionFor(contentType: string): MediaExtension {
   if (ext === undefined) {
     throw new CxrecError(
       'invalid_response',
-      `media has content type ${JSON.stringify(contentType.slice(0, 100))}, which cxrec does not store (expected audio/wav, audio/mpeg or audio/mp4)`,
+      'media has a content type cxrec does not store (expected audio/wav, audio/mpeg or audio/mp4)',
       { context: { contentType: contentType.slice(0, 100) } },
     );
   }

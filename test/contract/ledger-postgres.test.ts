@@ -82,6 +82,7 @@ describe('postgres ledger: the database', () => {
           { version: 3, name: 'rate_limit' },
           { version: 4, name: 'rate_pace' },
           { version: 5, name: 'contact_details' },
+          { version: 10, name: 'failure_detail' },
         ]);
       } finally {
         await client.end();

@@ -62,6 +62,7 @@ describe('sqlite ledger: the file', () => {
           { version: 3, name: 'rate_limit_log' },
           { version: 4, name: 'rate_limit_budgets' },
           { version: 5, name: 'contact_details' },
+          { version: 10, name: 'failure_detail' },
         ]);
       } finally {
         db.close();
