@@ -166,8 +166,31 @@ export function describeError(err: unknown): { code: string; message: string } {
 
 /**
  * Why a row ended `failed`, in words shared by every recording that failed
- * the same way (no ids), so `status` and the metrics group them.
+ * the same way (no ids, sizes, hosts or content types: `failureDetail`
+ * has those), so `status` and the metrics group them into few reasons.
+ * Error messages are written without such values; `boundedReason` masks
+ * any that slip into one (and into an error that is not ours).
  */
 export function failureReason(err: unknown): string {
-  return err instanceof CxrecError ? err.summary : describeError(err).message;
+  return boundedReason(err instanceof CxrecError ? err.summary : describeError(err).message);
+}
+
+/** The specifics behind `failureReason`: the whole scrubbed message, with its context fields. */
+export function failureDetail(err: unknown): string {
+  return describeError(err).message;
+}
+
+/**
+ * Masks what varies from row to row in a reason text: quoted strings,
+ * URLs, host names, hex digests and numbers of four digits or more (HTTP
+ * statuses and attempt counts stay), so reasons form a small set.
+ */
+export function boundedReason(text: string): string {
+  return text
+    .replace(/"(?:[^"\\]|\\.)*"|'[^']*'/g, '"…"')
+    .replace(/\b[a-z][a-z0-9+.-]*:\/\/\S+/gi, '<url>')
+    .replace(/\b(?=[a-z0-9-]*[a-z])[a-z0-9-]+(?:\.[a-z0-9-]+)+\b/gi, '<host>')
+    .replace(/\b[0-9a-f]{8,}\b/gi, '<hex>')
+    .replace(/\d{4,}|\d+\.\d+/g, 'N')
+    .slice(0, 200);
 }

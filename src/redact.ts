@@ -44,42 +44,78 @@ const queryPattern = new RegExp(
 const bearerPattern = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/g;
 // `password=` is the access key secret in the platform dialect's login form.
 const secretAssignmentPattern =
-  /\b(client_secret|access_token|refresh_token|id_token|password|AccountKey|SharedAccessSignature)=([^&;\s"']+)/gi;
+  /\b(client_secret|access_token|refresh_token|id_token|password|sslpassword|AccountKey|SharedAccessSignature)=([^&;\s"']+)/gi;
 /** A JWT on its own (the platform's access, refresh and id tokens): header and payload are base64url JSON. */
 const jwtPattern = /\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g;
 
 /**
  * `scheme://user:password@`: the password of a URL's user info, up to the
- * last `@` of the word, so a password with a `/` or `@` in it is hidden
- * whole (erring on hiding too much, never too little).
+ * last `@` of the line, so a password holding `/`, `@`, `#` or a space (pg
+ * encodes spaces itself and accepts them) is hidden whole, and a user name
+ * holding an `@` does not end the match early (erring on hiding too much,
+ * never too little).
  */
-const userInfoPasswordPattern = /\b([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*):\S*@/gi;
-/** `?password=` / `&password=`: libpq (and so pg) also takes the password as a query parameter. */
-const passwordParamPattern = /([?&]password=)[^&#\s]*/gi;
+const userInfoPasswordPattern = /\b([a-z][a-z0-9+.-]*:\/\/[^:/\s]*):[^\n\r]*@/gi;
+/** Query parameters the pg driver (pg-connection-string, like libpq) takes as a password. */
+const passwordQueryParams = new Set(['password', 'sslpassword']);
+/** A query parameter's name: pg decodes it (`pass%77ord` is `password`), so the check does too. */
+const queryNamePattern = /[?&]([^=&#\s?]+)=/g;
+
+function isPasswordParam(name: string): boolean {
+  let decoded = name;
+  try {
+    decoded = decodeURIComponent(name.replace(/\+/g, ' '));
+  } catch {
+    // Not valid percent-encoding: pg would not decode it either; compare it as written.
+  }
+  return passwordQueryParams.has(decoded.toLowerCase());
+}
+
+/**
+ * Hides the value of every `password`/`sslpassword` query parameter, in any
+ * spelling pg honours, up to the next `&`, `#` or line end (a value may hold
+ * a space: pg encodes it).
+ */
+function hideQueryPasswords(text: string): string {
+  let out = '';
+  let last = 0;
+  queryNamePattern.lastIndex = 0;
+  for (let m = queryNamePattern.exec(text); m !== null; m = queryNamePattern.exec(text)) {
+    if (m[1] === undefined || !isPasswordParam(m[1])) continue;
+    const start = m.index + m[0].length;
+    let end = start;
+    while (end < text.length && !'&#\n\r'.includes(text.charAt(end))) end += 1;
+    out += text.slice(last, start) + REDACTED;
+    last = end;
+    queryNamePattern.lastIndex = end;
+  }
+  return out + text.slice(last);
+}
 
 /** Replaces presigned-URL signatures, bearer tokens, JWTs, URL passwords and `client_secret=` values in free text. */
 export function scrubText(text: string): string {
-  return (
+  return redactUrlPassword(
     text
       .replace(queryPattern, `$1${REDACTED}`)
       .replace(bearerPattern, `$1 ${REDACTED}`)
       .replace(secretAssignmentPattern, `$1=${REDACTED}`)
-      .replace(jwtPattern, REDACTED)
-      // `?password=` is covered by the `password=` assignment above.
-      .replace(userInfoPasswordPattern, '$1@')
+      .replace(jwtPattern, REDACTED),
   );
 }
 
 /**
- * A connection URL fit for messages, the rest of it kept so the operator
- * sees which server and database is meant:
- * `postgres://user:secret@host/db?password=x` → `postgres://user@host/db?password=***`
+ * The one routine that hides the passwords of URLs, in settings as in free
+ * text (`scrubText` applies it), the rest kept so the operator sees which
+ * server and database is meant:
+ * `postgres://user:secret@host/db?sslpassword=x` → `postgres://user@host/db?sslpassword=[REDACTED]`
  * (the user info loses its password entirely, as `URL` would leave it).
- * Works on text that does not parse as a URL too (it may be the very
- * setting being rejected); anything else is returned as it is.
+ * Every form pg honours: user info (also with `@`, `/`, spaces or
+ * percent-encoding in it), `?password=` and `?sslpassword=`, also with a
+ * percent-encoded name. Works on text that does not parse as a URL too (it
+ * may be the very setting being rejected).
  */
 export function redactUrlPassword(value: string): string {
-  return value.replace(userInfoPasswordPattern, '$1@').replace(passwordParamPattern, '$1***');
+  return hideQueryPasswords(value.replace(userInfoPasswordPattern, '$1@'));
 }
 
 /** A URL fit for messages: scheme, host and path only, never the query. */

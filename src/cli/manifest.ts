@@ -83,7 +83,17 @@ function csvText(value: unknown): string {
   return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
-/** RFC 4180 quoting. Values are never altered: the manifest keeps ids and keys exactly. */
+/** Leading characters that make a spreadsheet run a cell as a formula (OWASP "CSV injection"). */
+const formulaStart = /^[=+\-@\t\r]/;
+
+/**
+ * A CSV field: a cell a spreadsheet would run as a formula (leading `=`,
+ * `+`, `-`, `@`, tab or CR) is prefixed with `'` and quoted, as OWASP
+ * advises, so opening the manifest cannot run anything; otherwise RFC 4180
+ * quoting only. Such a cell then differs from the id or key it shows by
+ * that `'`: JSON lines keep every value exactly (README, `manifest`).
+ */
 export function csvField(value: string): string {
+  if (formulaStart.test(value)) return `"'${value.replace(/"/g, '""')}"`;
   return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
 }

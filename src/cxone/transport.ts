@@ -98,6 +98,13 @@ const defaultPauseMs = 1000;
 /** Largest error body we read; error answers are tiny, and this bounds a misbehaving proxy's HTML page. */
 const maxErrorBodyBytes = 64 * 1024;
 
+/**
+ * Largest JSON answer read, in both dialects: a search or contacts page is
+ * well under 1 MiB, so this only stops a broken or hostile host from
+ * filling memory. A larger answer is refused (`invalid_response`) unread.
+ */
+export const maxJsonBodyBytes = 16 * 1024 * 1024;
+
 export class Transport<E extends string = Endpoint> {
   private tokens: AccessTokenSource | undefined;
   private readonly clock: Clock;
@@ -183,6 +190,7 @@ export class Transport<E extends string = Endpoint> {
     let status: number;
     let responseHeaders: ResponseHeaders;
     let text: string;
+    let tooLarge = false;
     try {
       const response = await request(url, {
         method: spec.method,
@@ -193,7 +201,15 @@ export class Transport<E extends string = Endpoint> {
       });
       status = response.statusCode;
       responseHeaders = response.headers;
-      text = status >= 200 && status < 300 ? await response.body.text() : await readCapped(response.body);
+      const success = status >= 200 && status < 300;
+      const read = await readCapped(
+        response.body,
+        success ? maxJsonBodyBytes : maxErrorBodyBytes,
+        headerNumberOf(response.headers['content-length']),
+      );
+      text = read.text;
+      // An error answer is only ever described, so its first bytes do; a result must be whole.
+      tooLarge = success && read.over;
     } catch (error) {
       await permit.release();
       if (isAbortError(error)) throw error;
@@ -224,6 +240,13 @@ export class Transport<E extends string = Endpoint> {
       { endpoint: spec.endpoint, ...spec.context, status, ms: Math.round(this.clock.now() - started) },
       'cxone call',
     );
+    if (tooLarge) {
+      throw new CxrecError(
+        'invalid_response',
+        `${spec.endpoint} answered with a body over ${maxJsonBodyBytes / 1024 / 1024} MiB, which cxrec does not read`,
+        { context: { endpoint: spec.endpoint, status } },
+      );
+    }
     // 204 No Content: the platform's empty listing.
     if (status === 204) return { status, body: undefined };
     if (status >= 200 && status < 300) {
@@ -372,13 +395,34 @@ function parseErrorBody(text: string): ErrorBody {
   }
 }
 
-async function readCapped(body: AsyncIterable<Buffer> & { destroy?: () => unknown }): Promise<string> {
+/**
+ * At most `cap` bytes of a body as text; `over` when the body (or its
+ * `Content-Length`, then left unread) is larger. Reading stops at the cap.
+ */
+async function readCapped(
+  body: AsyncIterable<Buffer> & { destroy?: () => unknown },
+  cap: number,
+  contentLength: number | undefined,
+): Promise<{ text: string; over: boolean }> {
+  if (contentLength !== undefined && contentLength > cap) {
+    body.destroy?.();
+    return { text: '', over: true };
+  }
   const chunks: Buffer[] = [];
   let size = 0;
+  let over = false;
   for await (const chunk of body) {
     chunks.push(chunk);
     size += chunk.length;
-    if (size > maxErrorBodyBytes) break;
+    if (size > cap) {
+      over = true;
+      break;
+    }
   }
-  return Buffer.concat(chunks).toString('utf8').slice(0, maxErrorBodyBytes);
+  return { text: Buffer.concat(chunks).subarray(0, cap).toString('utf8'), over };
+}
+
+function headerNumberOf(value: string | string[] | undefined): number | undefined {
+  const s = Array.isArray(value) ? value[0] : value;
+  return s !== undefined && /^\s*\d+\s*$/.test(s) ? Number(s) : undefined;
 }

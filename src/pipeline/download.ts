@@ -16,7 +16,14 @@ import type { Dispatcher } from 'undici';
 
 import { sleep } from '../cxone/clock.js';
 import { backoffDelayMs } from '../cxone/retry-policy.js';
-import { CxrecError, describeError, failureReason, isAbortError, isRetryable } from '../errors.js';
+import {
+  CxrecError,
+  describeError,
+  failureDetail,
+  failureReason,
+  isAbortError,
+  isRetryable,
+} from '../errors.js';
 import type { Logger } from '../log.js';
 import type { JobRow } from '../state/ledger.js';
 import { layoutFolder, layouts, recordingObjectKey, type Layout } from '../storage/keys.js';
@@ -172,11 +179,12 @@ async function preflight(run: JobRun): Promise<Step<{ link: KnownLink; key: stri
       outcome: {
         kind: 'final',
         state: 'media_unavailable',
-        reason: `no audio: channel never captured or empty media (${link.sizeBytes} bytes)`,
+        reason: 'no audio: channel never captured or empty media',
+        detail: `sizeBytes=${link.sizeBytes}`,
       },
     };
   }
-  const { key, others } = objectKeys(job, link.contentType, ctx.layout);
+  const { key, others } = objectKeys(job, link.contentType, ctx.layout, ctx.store.foldsCase);
 
   // Idempotent re-runs: an object already committed with the right size is
   // ours, whichever layout it was stored under (changing CXREC_LAYOUT never
@@ -249,6 +257,7 @@ async function transferWithResume(
       const result = await transferMedia({
         url: new URL(link.url),
         offset: upload.bytesWritten,
+        expectedSize: link.sizeBytes,
         dispatcher: ctx.dispatcher,
         signal,
         context: run.context,
@@ -429,9 +438,12 @@ export function objectKeys(
   job: Pick<JobRow, 'recordingId' | 'channel' | 'meta' | 'uploadToken'>,
   contentType: string,
   layout: Layout,
+  foldsCase = false,
 ): { key: string; others: string[] } {
   const keyFor = (l: Layout): string =>
-    recordingObjectKey(job.recordingId, job.channel, contentType, layoutFolder(l, job.meta.createdDate));
+    recordingObjectKey(job.recordingId, job.channel, contentType, layoutFolder(l, job.meta.createdDate), {
+      foldsCase,
+    });
   const otherKey = (l: Layout): string[] => {
     try {
       return [keyFor(l)];
@@ -507,8 +519,8 @@ async function checkedLink(run: JobRun): Promise<LinkAnswer> {
   if (!hostAllowed(url.hostname, ctx.mediaHosts)) {
     throw new CxrecError(
       'media_host_refused',
-      `media URL points to ${url.hostname}, which CXREC_MEDIA_HOSTS does not allow (allowed: ${ctx.mediaHosts.join(', ')})`,
-      { context: run.context },
+      'media URL points to a host CXREC_MEDIA_HOSTS does not allow',
+      { context: { ...run.context, host: url.hostname, allowed: ctx.mediaHosts.join(' ') } },
     );
   }
   return answer;
@@ -539,5 +551,11 @@ function isUrlRefused(err: unknown): boolean {
 }
 
 function failed(err: unknown): JobOutcome {
-  return { kind: 'final', state: 'failed', reason: failureReason(err), error: err };
+  return {
+    kind: 'final',
+    state: 'failed',
+    reason: failureReason(err),
+    detail: failureDetail(err),
+    error: err,
+  };
 }

@@ -5,7 +5,15 @@
 import type { FinalState, StoredObjectInfo } from '../state/ledger.js';
 
 export type JobOutcome =
-  | { kind: 'final'; state: FinalState; reason: string; stored?: StoredObjectInfo; error?: unknown }
+  | {
+      kind: 'final';
+      state: FinalState;
+      /** One of a bounded set of words; what varies per row goes in `detail`. */
+      reason: string;
+      detail?: string;
+      stored?: StoredObjectInfo;
+      error?: unknown;
+    }
   /** Not Available after all (the Processing trap): wait and re-check. */
   | { kind: 'waiting'; status: string; reason: string }
   /** Not ready yet where only asking again tells (platform playback 404): ask again at `at`. */

@@ -25,6 +25,13 @@ export interface MediaTransferOptions {
   url: URL;
   /** First byte wanted; 0 for the whole object. */
   offset: number;
+  /**
+   * The object's announced size. An answer whose `Content-Range` total or
+   * `Content-Length` tells another size is not read (no byte reaches
+   * `onChunk`; the result's `totalSize` says what the host claims), and no
+   * byte past this size is ever handed on, whatever the host sends.
+   */
+  expectedSize: number;
   dispatcher: Dispatcher;
   signal?: AbortSignal | undefined;
   /** Receives the body in order; awaited, so a slow store slows the transfer (backpressure). */
@@ -34,7 +41,7 @@ export interface MediaTransferOptions {
 }
 
 export async function transferMedia(options: MediaTransferOptions): Promise<MediaTransferResult> {
-  const { url, offset, context } = options;
+  const { url, offset, expectedSize, context } = options;
   const where = { ...context, url: safeUrl(url) };
   let res: Dispatcher.ResponseData;
   try {
@@ -72,8 +79,21 @@ export async function transferMedia(options: MediaTransferOptions): Promise<Medi
     totalSize = contentLength;
   }
   if (totalSize === undefined || contentLength === undefined) {
-    await res.body.dump().catch(() => undefined);
+    res.body.destroy();
     throw new CxrecError('invalid_response', 'media answer has no Content-Length', { context: where });
+  }
+  if (status === 206 && contentLength !== totalSize - offset) {
+    res.body.destroy();
+    throw new CxrecError('invalid_response', 'media Content-Length disagrees with its Content-Range', {
+      context: { ...where, contentLength, contentRange: String(res.headers['content-range']) },
+    });
+  }
+  if (totalSize !== expectedSize) {
+    // Another object than announced (the Processing trap's short object, or
+    // a host about to send more than it should): refused unread; the caller
+    // compares `totalSize` with the announced size and decides.
+    res.body.destroy();
+    return { totalSize, etagMd5: undefined, bytes: 0 };
   }
 
   let received = 0;
@@ -87,6 +107,13 @@ export async function transferMedia(options: MediaTransferOptions): Promise<Medi
         skip -= drop;
         chunk = chunk.subarray(drop);
         if (chunk.length === 0) continue;
+      }
+      if (offset + handed + chunk.length > expectedSize) {
+        // More than announced (and than Content-Length said): stop reading here.
+        res.body.destroy();
+        throw new CxrecError('integrity', 'media host sent more bytes than the object has', {
+          context: { ...where, announced: expectedSize },
+        });
       }
       handed += chunk.length;
       await options.onChunk(chunk);

@@ -164,7 +164,8 @@ export function platformSource(options: PlatformSourceOptions): RecordingSource 
           outcome: {
             kind: 'final',
             state: 'media_unavailable',
-            reason: `playback lists ${interactions.length} voice interaction(s), not a ${index + 1}th`,
+            reason: 'playback lists fewer voice interactions than this row names',
+            detail: `listed=${interactions.length} wanted=${index + 1}`,
           },
         };
       }

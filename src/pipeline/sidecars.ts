@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 
 import { isFinalState, type JobRow } from '../state/ledger.js';
-import { sidecarKeyBeside, sidecarObjectKey } from '../storage/keys.js';
+import { sidecarKeyBeside, sidecarObjectKey, type KeyOptions } from '../storage/keys.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { contactFields } from './contact-fields.js';
 
@@ -78,12 +78,12 @@ export async function writeSidecars(
 }
 
 /** Beside the recording's first stored object (by channel name), as `sidecarKeyBeside` maps it. */
-export function sidecarKey(recordingId: string, rows: readonly JobRow[]): string {
+export function sidecarKey(recordingId: string, rows: readonly JobRow[], options: KeyOptions = {}): string {
   const first = [...rows]
     .filter((r) => r.stored)
     .sort((a, b) => a.channel.localeCompare(b.channel))
     .at(0)?.stored;
-  return (first && sidecarKeyBeside(first.key)) ?? sidecarObjectKey(recordingId);
+  return (first && sidecarKeyBeside(first.key)) ?? sidecarObjectKey(recordingId, '', options);
 }
 
 /** One recording's sidecar, if all its rows are settled and one is stored and the content changed; true when written. */
@@ -95,7 +95,7 @@ async function writeSidecar(
   signal.throwIfAborted();
   if (!recRows.every((r) => isFinalState(r.state)) || !recRows.some((r) => r.stored)) return false;
   const body = sidecarBody(recRows);
-  const key = sidecarKey(recRows[0]?.recordingId ?? '', recRows);
+  const key = sidecarKey(recRows[0]?.recordingId ?? '', recRows, { foldsCase: store.foldsCase });
   const existing = await store.head(key, { signal });
   const md5 = createHash('md5').update(body).digest('hex');
   if (existing && existing.sizeBytes === body.length && (existing.md5 === undefined || existing.md5 === md5))

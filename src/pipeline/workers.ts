@@ -9,7 +9,14 @@
  * way), and `run` resolves once every job has written its outcome.
  */
 import { backoffDelayMs } from '../cxone/retry-policy.js';
-import { CxrecError, describeError, failureReason, isAbortError, isRetryable } from '../errors.js';
+import {
+  CxrecError,
+  describeError,
+  failureDetail,
+  failureReason,
+  isAbortError,
+  isRetryable,
+} from '../errors.js';
 import type { Logger } from '../log.js';
 import type { JobRow, Ledger } from '../state/ledger.js';
 import { noteRetry } from '../retry-tally.js';
@@ -230,7 +237,13 @@ export class WorkerPool {
     }
     if (isAbortError(err)) return { kind: 'retry', error: err };
     if (isRetryable(err)) return { kind: 'retry', error: err };
-    return { kind: 'final', state: 'failed', reason: failureReason(err), error: err };
+    return {
+      kind: 'final',
+      state: 'failed',
+      reason: failureReason(err),
+      detail: failureDetail(err),
+      error: err,
+    };
   }
 
   private async record(job: JobRow, outcome: JobOutcome, aborted: boolean): Promise<void> {
@@ -243,6 +256,7 @@ export class WorkerPool {
         await ledger.finish(key, owner, {
           state: outcome.state,
           reason: outcome.reason,
+          ...(outcome.detail === undefined ? {} : { detail: outcome.detail }),
           ...(outcome.stored ? { stored: outcome.stored } : {}),
           ...error,
         });
@@ -303,6 +317,7 @@ export class WorkerPool {
           await ledger.finish(key, owner, {
             state: 'failed',
             reason,
+            detail: message,
             errorCode: code,
             errorMessage: message,
           });

@@ -43,6 +43,8 @@ export interface JobRecord extends RecordingColumns {
   channel: string;
   state: string;
   reason: string | null;
+  /** Migration 010: the row's specifics behind a bounded `reason`. */
+  detail?: string | null;
   attempts: number;
   next_run_at: number;
   first_seen_at: number;
@@ -241,6 +243,7 @@ export function buildCounts(parts: {
       channel: row.channel,
       code: row.lastErrorCode ?? 'unknown',
       message: row.lastErrorMessage ?? '',
+      detail: e.detail ?? null,
       at: e.last_error_at,
     };
   }

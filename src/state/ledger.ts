@@ -146,7 +146,10 @@ export interface UpsertResult {
 /** How `Ledger.finish` ends a leased row. */
 export interface FinishOutcome {
   state: FinalState;
+  /** One of a bounded set of words (no sizes, hosts, types or ids: those go in `detail`). */
   reason?: string;
+  /** This row's specifics behind `reason` (sizes, host, content type); stored in `detail`. */
+  detail?: string;
   stored?: StoredObjectInfo;
   errorCode?: string;
   errorMessage?: string;
@@ -178,7 +181,15 @@ export interface LedgerCounts {
   backlog: number;
   /** createdDate of the oldest row not in a final state. */
   oldestBacklogCreatedDate: string | null;
-  lastError: { recordingId: string; channel: Channel; code: string; message: string; at: number } | null;
+  lastError: {
+    recordingId: string;
+    channel: Channel;
+    code: string;
+    message: string;
+    /** The row's `detail` (see `FinishOutcome.detail`), null when it has none. */
+    detail: string | null;
+    at: number;
+  } | null;
   storedBytes: number;
 }
 

@@ -10,7 +10,7 @@
 import pg from 'pg';
 
 import { CxrecError, systemCode } from '../errors.js';
-import { redactUrlPassword } from '../redact.js';
+import { redactUrlPassword, scrubText } from '../redact.js';
 import {
   assertRetryableState,
   buildCounts,
@@ -462,7 +462,8 @@ export class PostgresLedger implements Ledger {
          stored_at = $11,
          upload_token = CASE WHEN $4 = 'stored' THEN NULL ELSE upload_token END,
          upload_bytes = CASE WHEN $4 = 'stored' THEN NULL ELSE upload_bytes END,
-         ${releaseLease('$12', '$13', '$14')}`;
+         ${releaseLease('$12', '$13', '$14')},
+         detail = $15`;
     return this.#updateLeased('finish', key, owner, set, [
       outcome.state,
       outcome.reason ?? null,
@@ -475,6 +476,7 @@ export class PostgresLedger implements Ledger {
       e.error_code,
       e.error_message,
       Date.now(),
+      outcome.detail === undefined ? null : scrubText(outcome.detail),
     ]);
   }
 

@@ -66,6 +66,7 @@ import type {
 } from './ledger.js';
 import type { Owner } from '../owners.js';
 import { readMigrations } from './migration-files.js';
+import { scrubText } from '../redact.js';
 
 /** How long a write waits for another process's write lock before failing. */
 const busyTimeoutMs = 10_000;
@@ -469,6 +470,7 @@ export class SqliteLedger implements Ledger {
     // keeps it so listAbandonedUploads can report what is left staged.
     const set = `state = @state,
                reason = @reason,
+               detail = @detail,
                stored_key = @stored_key,
                stored_size_bytes = @stored_size_bytes,
                stored_md5 = @stored_md5,
@@ -481,6 +483,7 @@ export class SqliteLedger implements Ledger {
     return this.#updateLeased('finish', key, owner, set, {
       state: outcome.state,
       reason: outcome.reason ?? null,
+      detail: outcome.detail === undefined ? null : scrubText(outcome.detail),
       ...errorColumns(outcome.errorCode, outcome.errorMessage),
       stored_key: s?.key ?? null,
       stored_size_bytes: s?.sizeBytes ?? null,

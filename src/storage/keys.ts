@@ -12,14 +12,25 @@ import type { Channel } from '../state/ledger.js';
 /** An id used verbatim as a key: a safe first character, at most 128 characters, no `..`. */
 const verbatimIdPattern = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
 
+/** How the store names objects, as far as keys care (`ObjectStore.foldsCase`). */
+export interface KeyOptions {
+  /** Keys differing only in case name one object (a local root on SMB/NTFS, APFS). @default false */
+  foldsCase?: boolean | undefined;
+}
+
 /**
  * The `{key}` part of a recording's object names: the id itself when it is
  * safe in every store and file system, else `id-` and the first 32 hex
  * digits of its sha256 (the original id stays in the ledger, manifest and
- * sidecar).
+ * sidecar). On a store that folds case an id holding `A`–`Z` is hashed
+ * too, so `abc` and `ABC` never share an object.
  */
-export function recordingKeyPart(recordingId: string): string {
-  if (verbatimIdPattern.test(recordingId) && !recordingId.includes('..')) return recordingId;
+export function recordingKeyPart(recordingId: string, options: KeyOptions = {}): string {
+  const verbatim =
+    verbatimIdPattern.test(recordingId) &&
+    !recordingId.includes('..') &&
+    !(options.foldsCase === true && /[A-Z]/.test(recordingId));
+  if (verbatim) return recordingId;
   return `id-${createHash('sha256').update(recordingId, 'utf8').digest('hex').slice(0, 32)}`;
 }
 
@@ -48,7 +59,7 @@ export function extensionFor(contentType: string): MediaExtension {
   if (ext === undefined) {
     throw new CxrecError(
       'invalid_response',
-      `media has content type ${JSON.stringify(contentType.slice(0, 100))}, which cxrec does not store (expected audio/wav, audio/mpeg or audio/mp4)`,
+      'media has a content type cxrec does not store (expected audio/wav, audio/mpeg or audio/mp4)',
       { context: { contentType: contentType.slice(0, 100) } },
     );
   }
@@ -90,13 +101,14 @@ export function recordingObjectKey(
   channel: Channel,
   contentType: string,
   folder = '',
+  options: KeyOptions = {},
 ): string {
-  return `recordings/${folder}${recordingKeyPart(recordingId)}_${channel}.${extensionFor(contentType)}`;
+  return `recordings/${folder}${recordingKeyPart(recordingId, options)}_${channel}.${extensionFor(contentType)}`;
 }
 
 /** `metadata/{folder}{key}.json`, the optional sidecar. */
-export function sidecarObjectKey(recordingId: string, folder = ''): string {
-  return `metadata/${folder}${recordingKeyPart(recordingId)}.json`;
+export function sidecarObjectKey(recordingId: string, folder = '', options: KeyOptions = {}): string {
+  return `metadata/${folder}${recordingKeyPart(recordingId, options)}.json`;
 }
 
 /**

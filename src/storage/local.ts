@@ -19,6 +19,7 @@ import { Readable } from 'node:stream';
 import { CxrecError, systemCode } from '../errors.js';
 import { assertCommitSize, assertOpen, digestsOf, throwIfAborted } from './commit-check.js';
 import { assertObjectKey, partialDirName } from './keys.js';
+import { probeCaseFolding, type CaseProbeFs } from './case-folding.js';
 import { noObjectAt } from './store-errors.js';
 import type { Owner } from '../owners.js';
 import { StagingLocks, unlinkIfPresent, type StagingLock } from './staging-locks.js';
@@ -46,12 +47,17 @@ const dirMode = 0o750;
 const checkpointEveryBytes = 32 * 1024 * 1024;
 
 /**
- * Opens the store rooted at `root` (created on first write, 0750). `owner`
- * names who holds its staging locks (default: this process's owner; tests
- * make two stores with different owners in one process).
+ * Opens the store rooted at `root` (created on first write, 0750), probing
+ * whether its file system folds case (`case-folding.ts`; `caseProbeFs` for
+ * tests). `owner` names who holds its staging locks (default: this
+ * process's owner; tests make two stores with different owners in one process).
  */
-export function openLocalObjectStore(root: string, options: { owner?: Owner } = {}): Promise<ObjectStore> {
-  return Promise.resolve(new LocalObjectStore(resolve(root), options.owner));
+export async function openLocalObjectStore(
+  root: string,
+  options: { owner?: Owner; caseProbeFs?: CaseProbeFs } = {},
+): Promise<ObjectStore> {
+  const foldsCase = await probeCaseFolding(resolve(root), options.caseProbeFs);
+  return new LocalObjectStore(resolve(root), foldsCase, options.owner);
 }
 
 class LocalObjectStore implements ObjectStore {
@@ -61,6 +67,7 @@ class LocalObjectStore implements ObjectStore {
 
   constructor(
     private readonly root: string,
+    readonly foldsCase: boolean,
     owner?: Owner,
   ) {
     this.location = root.endsWith(sep) ? root : root + sep;

@@ -84,6 +84,12 @@ export interface StagedUpload {
 export interface ObjectStore {
   /** Where this store writes, for messages: `/data/recordings/`, `s3://bucket/prefix/`. */
   readonly location: string;
+  /**
+   * Keys differing only in case name one object (a local root on a
+   * case-folding file system, probed at open); `keys.ts` then hashes ids
+   * holding capitals. Absent: false.
+   */
+  readonly foldsCase?: boolean;
   /** The committed object at `key`, or `undefined`. */
   head(key: string, options?: SignalOption): Promise<ObjectInfo | undefined>;
   /**

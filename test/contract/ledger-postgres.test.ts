@@ -85,6 +85,7 @@ describe('postgres ledger: the database', () => {
           { version: 6, name: 'exports' },
           { version: 7, name: 'scale_indexes' },
           { version: 8, name: 'processes' },
+          { version: 10, name: 'failure_detail' },
         ]);
       } finally {
         await client.end();

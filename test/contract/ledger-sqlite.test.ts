@@ -65,6 +65,7 @@ describe('sqlite ledger: the file', () => {
           { version: 6, name: 'exports' },
           { version: 7, name: 'scale_indexes' },
           { version: 8, name: 'processes' },
+          { version: 10, name: 'failure_detail' },
         ]);
       } finally {
         db.close();

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 
+import { CxrecError, failureDetail, failureReason } from '../../src/errors.js';
 import type {
   Channel,
   DiscoveredJob,
@@ -14,6 +15,7 @@ import type {
   Ledger,
   RecordingMeta,
 } from '../../src/state/ledger.js';
+import { extensionFor } from '../../src/storage/keys.js';
 
 export interface LedgerFixture {
   ledger: Ledger;
@@ -851,6 +853,7 @@ export function ledgerSuite(name: string, open: () => Promise<LedgerFixture>): v
           await ledger.finish(key('f2'), 'w', {
             state: 'failed',
             reason: 'download failed after 8 attempts',
+            detail: 'host=media.evil.example',
             errorCode: 'media_host_refused',
             errorMessage: 'second',
           }),
@@ -878,10 +881,52 @@ export function ledgerSuite(name: string, open: () => Promise<LedgerFixture>): v
             channel: 'combined',
             code: 'media_host_refused',
             message: 'second',
+            detail: 'host=media.evil.example',
             at: 0,
           },
         );
         assert.ok(Math.abs(counts.lastError.at - Date.now()) < 60_000);
+      });
+
+      test('rows failing with different sizes, hosts and types form few reason groups, details kept', async () => {
+        const errors: Error[] = [];
+        for (let i = 0; i < 30; i++) {
+          errors.push(
+            new CxrecError(
+              'media_host_refused',
+              'media URL points to a host CXREC_MEDIA_HOSTS does not allow',
+              {
+                context: { host: `media-${i}.evil.example`, recordingId: `m${i}` },
+              },
+            ),
+            new CxrecError('integrity', `S3 stored bytes whose md5 ${String(i).padStart(32, 'a')} differs`),
+            new Error(`connect to media-${i}.example.com failed after ${10_000 + i} bytes`),
+          );
+          try {
+            extensionFor(`audio/x-odd-${i}`);
+          } catch (err) {
+            errors.push(err as Error);
+          }
+        }
+        await ledger.upsertDiscovered(errors.map((_e, i) => job(`x${i}`)));
+        const claimed = await ledger.claim({ owner: 'w', limit: errors.length, leaseMs: lease, now: T0 });
+        assert.equal(claimed.length, errors.length);
+        for (const [i, err] of errors.entries()) {
+          assert.ok(
+            await ledger.finish(key(`x${i}`), 'w', {
+              state: 'failed',
+              reason: failureReason(err),
+              detail: failureDetail(err),
+              errorCode: 'x',
+              errorMessage: err.message,
+            }),
+          );
+        }
+        const counts = await ledger.counts();
+        assert.equal(counts.byState.failed, errors.length);
+        assert.equal(Object.keys(counts.byReason.failed ?? {}).length, 4, JSON.stringify(counts.byReason));
+        // The specifics are kept beside the reason (which row is last within one millisecond is open).
+        assert.match(counts.lastError?.detail ?? '', /evil\.example|md5|example\.com|odd-/);
       });
     });
 

@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 
 import { CxrecError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
-import { safeUrl, scrubText } from '../../src/redact.js';
+import { redactUrlPassword, safeUrl, scrubText } from '../../src/redact.js';
 
 const presigned =
   'https://cxone-media.s3.amazonaws.com/rec/abc.wav?AWSAccessKeyId=AKIAXYZ&Signature=s3cr3tSig%2B&Expires=1705334400';
@@ -56,5 +56,40 @@ describe('redaction', () => {
       assert.ok(!text.includes(secret), `${secret} leaked: ${text}`);
     }
     assert.match(text, /cxone-media\.s3\.amazonaws\.com\/rec\/abc\.wav/);
+  });
+
+  test('every form of a database password pg honours is hidden, the server and database kept', () => {
+    const forms: [string, string[]][] = [
+      ['postgres://cxrec:pw-A1@db.example:5432/ledger', ['pw-A1']],
+      ['postgresql://cxrec:p%40ss%2Fw-A2@db.example/ledger', ['p%40ss%2Fw-A2', 'ss%2Fw']],
+      ['postgres://cxrec:pw/with@at-A3@db.example/ledger', ['pw/with', 'at-A3']],
+      ['postgres://cxrec:pw with space-A4@db.example/ledger', ['pw', 'space-A4']],
+      ['postgres://cx@corp:pw-A5@db.example/ledger', ['pw-A5']],
+      ['postgres://cxrec@db.example/ledger?password=pw-B1', ['pw-B1']],
+      ['postgres://cxrec@db.example/ledger?sslmode=require&sslpassword=pw-B2&x=1', ['pw-B2']],
+      ['postgres://cxrec@db.example/ledger?pass%77ord=pw-B3', ['pw-B3']],
+      ['postgres://cxrec@db.example/ledger?%73sl%70assword=pw-B4', ['pw-B4']],
+      ['postgres://cxrec@db.example/ledger?password=pw%20with space-B5#frag', ['pw%20with', 'space-B5']],
+      ['postgres://cxrec@db.example/ledger?PASSWORD=pw-B6', ['pw-B6']],
+    ];
+    for (const [url, secrets] of forms) {
+      for (const shown of [redactUrlPassword(url), scrubText(`cannot open ${url}: refused`)]) {
+        for (const secret of secrets) assert.ok(!shown.includes(secret), `${secret} leaked: ${shown}`);
+        assert.match(shown, /db\.example/);
+        assert.match(shown, /ledger/);
+      }
+    }
+    assert.equal(
+      redactUrlPassword('postgres://cxrec@db.example/ledger?sslmode=require&password=pw&application_name=x'),
+      'postgres://cxrec@db.example/ledger?sslmode=require&password=[REDACTED]&application_name=x',
+    );
+    assert.equal(
+      redactUrlPassword('postgres://cxrec:pw@db.example/ledger'),
+      'postgres://cxrec@db.example/ledger',
+    );
+    assert.equal(
+      redactUrlPassword('postgres://db.example:5432/ledger?sslmode=require'),
+      'postgres://db.example:5432/ledger?sslmode=require',
+    );
   });
 });

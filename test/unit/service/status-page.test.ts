@@ -54,7 +54,14 @@ function model(overrides: Partial<StatusPageModel> = {}): StatusPageModel {
       byReason: { failed: { [hostile]: 1, 'gave up after 6 attempts: network': 1 } },
       backlog: 3,
       oldestBacklogCreatedDate: '2026-12-01T00:00:00Z',
-      lastError: { recordingId: hostile, channel: 'combined', code: 'network', message: presigned, at: NOW },
+      lastError: {
+        recordingId: hostile,
+        channel: 'combined',
+        code: 'network',
+        message: presigned,
+        detail: null,
+        at: NOW,
+      },
       storedBytes: 5 * 1024 * 1024,
     },
     backlogByAge: [
