@@ -158,7 +158,7 @@ describe('notifications', () => {
       assert.match(body.text as string, /recordings? ended failed: .*media/);
       assert.ok(Object.keys(body.reasons as object).length >= 1);
 
-      const port = /"port":(\d+)[^\n]*serving \/metrics/.exec(stderr)?.[1];
+      const port = /"port":(\d+)[^\n]*serving[^\n]*\/metrics/.exec(stderr)?.[1];
       assert.ok(port, 'the metrics port is logged');
       const metrics = await (await request(`http://127.0.0.1:${port}/metrics`)).body.text();
       const last = /^cxrec_last_discovery_success_timestamp_seconds (\S+)$/m.exec(metrics)?.[1];
