@@ -32,10 +32,11 @@ const listingMix = {
   before2018Calls: 0,
 };
 
-test('a window that did not change: one listing, then one count call instead of listing every page again', async () => {
-  const sim = await startPlatformSimulator({
+/** A tenant of `listingMix` with no index moves of its own: only what a test adds changes the window. */
+function startListingSimulator(seed: number): ReturnType<typeof startPlatformSimulator> {
+  return startPlatformSimulator({
     recordings: 1050,
-    seed: 59,
+    seed,
     timeScale: 600,
     mix: listingMix,
     listingInserts: false,
@@ -44,6 +45,10 @@ test('a window that did not change: one listing, then one count call instead of 
     playbackLimit: { requests: 600, windowSeconds: 60 },
     media: { minBytes: 2048, maxBytes: 8 * 1024 },
   });
+}
+
+test('a window that did not change: one listing, then one count call instead of listing every page again', async () => {
+  const sim = await startListingSimulator(59);
   const dir = await mkdtemp(join(tmpdir(), 'cxrec-e2e-platform-count-'));
   try {
     const truth = await sim.truth();
@@ -67,17 +72,7 @@ test('a window that did not change: one listing, then one count call instead of 
 });
 
 test('a call indexed after the listing: the count differs, so the window is listed again and the call stored', async () => {
-  const sim = await startPlatformSimulator({
-    recordings: 1050,
-    seed: 61,
-    timeScale: 600,
-    mix: listingMix,
-    listingInserts: false,
-    shortPages: 0,
-    rateLimit: { requests: 1200, windowSeconds: 60 },
-    playbackLimit: { requests: 600, windowSeconds: 60 },
-    media: { minBytes: 2048, maxBytes: 8 * 1024 },
-  });
+  const sim = await startListingSimulator(61);
   const dir = await mkdtemp(join(tmpdir(), 'cxrec-e2e-platform-recount-'));
   try {
     const truth = await sim.truth();
